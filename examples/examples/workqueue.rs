@@ -1,0 +1,2 @@
+//! The workqueue on its own (placeholder, being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! The workqueue controllers run on (placeholder, being written).

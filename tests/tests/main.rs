@@ -1,0 +1,1 @@
+//! windlass integration tests, one binary: each file in this folder is a module.

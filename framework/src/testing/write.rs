@@ -1,0 +1,694 @@
+//! Writes: create, replace (PUT), patch, and the `/status` and `/scale` variants, with the
+//! apiserver's rules for each — system fields, defaulting, validation, optimistic concurrency,
+//! `generation`, status subresource semantics, managedFields, no-op writes, and deletion when
+//! the last finalizer of a terminating object goes.
+//!
+//! Deletion itself lives in `delete.rs`; what happens *after* a write (garbage collection,
+//! CRD establishment) is the background controllers' business.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::crd;
+use super::fields;
+use super::kinds::{Generation, ResourceType};
+use super::patch::{apply_json_patch, apply_merge_patch};
+use super::read::{at_path, object_key, render, render_value, scale_of};
+use super::server::{Ctx, Inner, Reply, Settings, State};
+use super::status::ApiError;
+use super::store::{ObjKey, Stored};
+use super::validation::{self, Cause, validate_object_meta, validate_object_meta_update};
+use super::rules;
+
+/// The current time as `metav1.Time` writes it (RFC 3339, seconds).
+pub(crate) fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A random RFC 4122 version 4 UUID, as the apiserver gives every object.
+pub(crate) fn new_uid() -> String {
+    let a = fastrand::u64(..);
+    let b = fastrand::u64(..);
+    let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    let a = (a & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// Reads a request body as an object of the resource's kind (checking apiVersion and kind).
+pub(crate) fn decode_body(rt: &ResourceType, body: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "couldn't get version/kind; json parse error: the body is not a JSON object",
+        ));
+    }
+    check_type(rt, value)
+}
+
+fn check_type(rt: &ResourceType, mut value: Value) -> Result<Value, ApiError> {
+    let text = || {
+        let s = value_text(&value);
+        if s.len() > 200 { format!("{}...", &s[..s.floor_char_boundary(200)]) } else { s }
+    };
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+    if kind.is_empty() {
+        return Err(ApiError::bad_request(format!("Object 'Kind' is missing in '{}'", text())));
+    }
+    if api_version.is_empty() {
+        return Err(ApiError::bad_request(format!("Object 'apiVersion' is missing in '{}'", text())));
+    }
+    if api_version != rt.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            rt.api_version()
+        )));
+    }
+    if kind != rt.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            rt.kind
+        )));
+    }
+    if !value.get("metadata").is_none_or(|m| m.is_object() || m.is_null()) {
+        return Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: metadata must be an object",
+            rt.kind, rt.version, rt.kind
+        )));
+    }
+    if value.get("metadata").is_none_or(Value::is_null) {
+        value["metadata"] = json!({});
+    }
+    if let Some(decode) = rt.decode {
+        value = decode(value).map_err(|e| {
+            ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: {e}",
+                rt.kind, rt.version, rt.kind
+            ))
+        })?;
+    }
+    Ok(value)
+}
+
+fn value_text(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+    obj.get("metadata")?.get(field)?.as_str().filter(|s| !s.is_empty())
+}
+
+fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    obj["metadata"].as_object_mut().expect("metadata was just made an object")
+}
+
+/// Drops empty collections from metadata, as Go's `omitempty` does when the object is stored.
+fn drop_empty_metadata(obj: &mut Value) {
+    let meta = meta_mut(obj);
+    for f in ["labels", "annotations", "finalizers", "ownerReferences", "managedFields"] {
+        let empty = match meta.get(f) {
+            Some(Value::Object(m)) => m.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Null) => true,
+            _ => false,
+        };
+        if empty {
+            meta.remove(f);
+        }
+    }
+}
+
+const GENERATE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+fn generated_name(prefix: &str) -> String {
+    // apimachinery truncates the prefix so prefix + 5 random characters fit 63.
+    let max = 63 - 5;
+    let prefix = if prefix.len() > max { &prefix[..prefix.floor_char_boundary(max)] } else { prefix };
+    let suffix: String = (0..5).map(|_| GENERATE_ALPHABET[fastrand::usize(..GENERATE_ALPHABET.len())] as char).collect();
+    format!("{prefix}{suffix}")
+}
+
+/// Validation shared by create and update: metadata rules and the kind's own rules.
+fn validate(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
+    let empty = json!({});
+    let meta = obj.get("metadata").unwrap_or(&empty);
+    let mut causes = validate_object_meta(meta, rt.namespaced, rt.name_rule);
+    causes.extend(rules::validate(rt, obj));
+    causes
+}
+
+fn invalid(rt: &ResourceType, obj: &Value, causes: &[Cause]) -> ApiError {
+    let name = meta_str(obj, "name").or_else(|| meta_str(obj, "generateName")).unwrap_or_default();
+    ApiError::invalid(rt, name, causes)
+}
+
+/// Checks that objects may be created in `ns` (it exists and is not terminating).
+fn check_namespace(state: &State, settings: &Settings, rt: &ResourceType, ns: &str) -> Result<(), ApiError> {
+    if !rt.namespaced || !settings.enforce_namespaces {
+        return Ok(());
+    }
+    let namespaces = state.registry.get("", "v1", "namespaces").map(|t| t.group_resource());
+    let found = namespaces.and_then(|gr| state.store.get(&gr, &(String::new(), ns.to_string())));
+    match found {
+        None => Err(ApiError::namespace_not_found(ns)),
+        Some(n) if n.value.pointer("/metadata/deletionTimestamp").is_some() => {
+            let mut e = ApiError::forbidden(
+                rt,
+                meta_str(&n.value, "name").map(|_| "").unwrap_or_default(),
+                &format!("unable to create new content in namespace {ns} because it is being terminated"),
+            );
+            e.details = Some(json!({"kind": rt.plural, "causes": [{
+                "reason": "NamespaceTerminating",
+                "message": format!("namespace {ns} is being terminated"),
+                "field": "metadata.namespace",
+            }]}));
+            Err(e)
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Creates an object (already decoded, its namespace settled) under the store lock.
+pub(crate) fn create_object(
+    state: &mut State,
+    settings: &Settings,
+    rt: &ResourceType,
+    mut obj: Value,
+    manager: &str,
+    dry_run: bool,
+) -> Result<Arc<Stored>, ApiError> {
+    if rt.custom && crd::is_terminating(state, rt) {
+        return Err(ApiError::method_not_allowed(format!(
+            "create not allowed while custom resource definition is terminating"
+        )));
+    }
+    if meta_str(&obj, "resourceVersion").is_some() {
+        return Err(ApiError::internal("resourceVersion should not be set on objects to be created"));
+    }
+    let ns = meta_str(&obj, "namespace").unwrap_or_default().to_string();
+    if meta_str(&obj, "name").is_none() {
+        if let Some(prefix) = meta_str(&obj, "generateName").map(String::from) {
+            let gr = rt.group_resource();
+            // Retry on the (unlikely) collision, as the apiserver does since 1.32.
+            let mut name = generated_name(&prefix);
+            for _ in 0..8 {
+                if state.store.get(&gr, &(ns.clone(), name.clone())).is_none() {
+                    break;
+                }
+                name = generated_name(&prefix);
+            }
+            meta_mut(&mut obj).insert("name".into(), json!(name));
+        }
+    }
+    prepare_create(rt, &mut obj, manager);
+    let mut causes = validate(rt, &obj);
+    if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
+        causes.extend(crd::validate(&obj, None));
+    }
+    if !causes.is_empty() {
+        return Err(invalid(rt, &obj, &causes));
+    }
+    check_namespace(state, settings, rt, &ns)?;
+    let name = meta_str(&obj, "name").unwrap_or_default().to_string();
+    let key = (ns, name.clone());
+    let gr = rt.group_resource();
+    if state.store.get(&gr, &key).is_some() {
+        return Err(ApiError::already_exists(rt, &name));
+    }
+    if dry_run {
+        return Ok(Arc::new(Stored::new(obj, 0)));
+    }
+    Ok(state.store.put(&gr, key, obj).event.object.clone())
+}
+
+/// The system fields, defaults and status rules of a create.
+fn prepare_create(rt: &ResourceType, obj: &mut Value, manager: &str) {
+    obj["apiVersion"] = json!(rt.storage_api_version());
+    obj["kind"] = json!(rt.kind);
+    let meta = meta_mut(obj);
+    meta.insert("uid".into(), json!(new_uid()));
+    meta.insert("creationTimestamp".into(), json!(now()));
+    for f in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "resourceVersion"] {
+        meta.remove(f);
+    }
+    if rt.generation == Generation::None {
+        meta.remove("generation");
+    } else {
+        meta.insert("generation".into(), json!(1));
+    }
+    if !rt.namespaced {
+        meta.remove("namespace");
+    }
+    if rt.status_subresource {
+        if let Some(o) = obj.as_object_mut() {
+            o.remove("status");
+        }
+    }
+    if let Some(d) = rt.defaulter {
+        d(obj);
+    }
+    if rt.status_subresource && !rt.custom && obj.get("status").is_none() {
+        obj["status"] = json!({});
+    }
+    if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
+        crd::prepare_create(obj);
+    }
+    drop_empty_metadata(obj);
+    fields::on_create(rt, obj, manager, &rt.api_version());
+}
+
+/// Turns a client's new version of an object into what will be stored, given the old one:
+/// the subresource's rules, system fields, defaults, validation, generation, managedFields.
+pub(crate) fn prepare_update(
+    rt: &ResourceType,
+    old: &Value,
+    mut new: Value,
+    subresource: Option<&str>,
+    manager: &str,
+) -> Result<Value, ApiError> {
+    new["apiVersion"] = json!(rt.storage_api_version());
+    new["kind"] = json!(rt.kind);
+    match subresource {
+        Some("status") if rt.custom => {
+            // A custom resource's /status keeps everything of the old object but its status.
+            let status = new.get("status").cloned();
+            let managed = new.pointer("/metadata/managedFields").cloned();
+            let rv = new.pointer("/metadata/resourceVersion").cloned();
+            new = old.clone();
+            set_or_remove(&mut new, "status", status);
+            if let Some(m) = managed {
+                meta_mut(&mut new).insert("managedFields".into(), m);
+            }
+            if let Some(rv) = rv {
+                meta_mut(&mut new).insert("resourceVersion".into(), rv);
+            }
+        }
+        Some("status") | Some("finalize") => {
+            // Built-in status (and namespace finalize) writes keep the old metadata and spec.
+            let keep = if subresource == Some("finalize") { "spec" } else { "status" };
+            let part = new.get(keep).cloned();
+            let managed = new.pointer("/metadata/managedFields").cloned();
+            let rv = new.pointer("/metadata/resourceVersion").cloned();
+            let mut base = old.clone();
+            if keep == "spec" {
+                // Only the finalizers of the spec can change through /finalize.
+                let fins = part.as_ref().and_then(|s| s.get("finalizers")).cloned();
+                set_or_remove(&mut base["spec"], "finalizers", fins);
+            } else {
+                set_or_remove(&mut base, "status", part);
+            }
+            new = base;
+            if let Some(m) = managed {
+                meta_mut(&mut new).insert("managedFields".into(), m);
+            }
+            if let Some(rv) = rv {
+                meta_mut(&mut new).insert("resourceVersion".into(), rv);
+            }
+        }
+        _ => {
+            if rt.status_subresource {
+                let status = old.get("status").cloned();
+                set_or_remove(&mut new, "status", status);
+            }
+            if rt.plural == "namespaces" && rt.group.is_empty() {
+                // spec.finalizers of a namespace only change through /finalize.
+                let fins = old.pointer("/spec/finalizers").cloned();
+                if new.get("spec").is_some_and(Value::is_object) || fins.is_some() {
+                    if !new.get("spec").is_some_and(Value::is_object) {
+                        new["spec"] = json!({});
+                    }
+                    set_or_remove(&mut new["spec"], "finalizers", fins);
+                }
+            }
+        }
+    }
+    // System fields a client cannot change.
+    let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    {
+        let meta = meta_mut(&mut new);
+        if meta.get("uid").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if let Some(uid) = old_meta.get("uid") {
+                meta.insert("uid".into(), uid.clone());
+            }
+        }
+        for f in ["creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+            match old_meta.get(f) {
+                Some(v) => meta.insert(f.into(), v.clone()),
+                None => meta.remove(f),
+            };
+        }
+        meta.remove("selfLink");
+        if !rt.namespaced {
+            meta.remove("namespace");
+        }
+    }
+    if let Some(d) = rt.defaulter {
+        d(&mut new);
+    }
+    drop_empty_metadata(&mut new);
+    let mut causes = validate(rt, &new);
+    causes.extend(validate_object_meta_update(&old_meta, new.get("metadata").unwrap_or(&json!({}))));
+    if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
+        causes.extend(crd::validate(&new, Some(old)));
+    }
+    if !causes.is_empty() {
+        return Err(invalid(rt, &new, &causes));
+    }
+    if subresource.is_none() && generation_changes(rt, old, &new) {
+        let g = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+        meta_mut(&mut new).insert("generation".into(), json!(g + 1));
+    }
+    fields::on_update(rt, old, &mut new, manager, &rt.api_version(), subresource.filter(|s| *s == "status"));
+    Ok(new)
+}
+
+fn set_or_remove(obj: &mut Value, key: &str, value: Option<Value>) {
+    if let Some(o) = obj.as_object_mut() {
+        match value {
+            Some(v) => o.insert(key.to_string(), v),
+            None => o.remove(key),
+        };
+    }
+}
+
+/// Whether a main-endpoint write changes what `generation` counts for this kind.
+fn generation_changes(rt: &ResourceType, old: &Value, new: &Value) -> bool {
+    match rt.generation {
+        Generation::None => false,
+        Generation::Spec => old.get("spec") != new.get("spec"),
+        Generation::SpecOrAnnotations => {
+            old.get("spec") != new.get("spec")
+                || old.pointer("/metadata/annotations") != new.pointer("/metadata/annotations")
+        }
+        Generation::AllButMetadata => {
+            let strip = |v: &Value| {
+                let mut m = v.as_object().cloned().unwrap_or_default();
+                m.remove("metadata");
+                if rt.status_subresource {
+                    m.remove("status");
+                }
+                m
+            };
+            strip(old) != strip(new)
+        }
+    }
+}
+
+/// Whether two versions of an object differ in anything but resourceVersion and managedFields.
+fn same_content(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return a == b };
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().all(|(k, av)| {
+        let Some(bv) = b.get(k) else { return false };
+        if k != "metadata" {
+            return av == bv;
+        }
+        let skip = |m: &&Map<String, Value>, key: &String| {
+            key != "resourceVersion" && key != "managedFields" && m.contains_key(key)
+        };
+        match (av.as_object(), bv.as_object()) {
+            (Some(am), Some(bm)) => {
+                let ak: Vec<_> = am.keys().filter(|k| skip(&am, k)).collect();
+                let bk: Vec<_> = bm.keys().filter(|k| skip(&bm, k)).collect();
+                ak == bk && ak.iter().all(|k| am.get(*k) == bm.get(*k))
+            }
+            _ => av == bv,
+        }
+    })
+}
+
+fn finalizers_empty(obj: &Value) -> bool {
+    obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty)
+}
+
+/// Stores an already-prepared update. A write that changes nothing stores nothing (no new
+/// resourceVersion, no event); an update leaving a terminating object without finalizers
+/// deletes it.
+pub(crate) fn commit_update(
+    state: &mut State,
+    rt: &ResourceType,
+    key: &ObjKey,
+    old: &Arc<Stored>,
+    new: Value,
+    dry_run: bool,
+) -> Result<Arc<Stored>, ApiError> {
+    if same_content(&old.value, &new) {
+        return Ok(old.clone());
+    }
+    let gr = rt.group_resource();
+    let terminating = new.pointer("/metadata/deletionTimestamp").is_some();
+    let ns_finalizers_empty = !(rt.plural == "namespaces" && rt.group.is_empty())
+        || new.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty);
+    if dry_run {
+        return Ok(Arc::new(Stored::new(new, old.rv)));
+    }
+    if terminating && finalizers_empty(&new) && ns_finalizers_empty {
+        let written = state.store.remove(&gr, key, Some(new));
+        return Ok(written.map(|w| w.event.object.clone()).unwrap_or_else(|| old.clone()));
+    }
+    Ok(state.store.put(&gr, key.clone(), new).event.object.clone())
+}
+
+fn name_matches(rt: &ResourceType, obj: &Value, name: &str, ns: Option<&str>) -> Result<(), ApiError> {
+    if let Some(body_name) = meta_str(obj, "name") {
+        if body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+    }
+    if let (true, Some(url_ns), Some(body_ns)) = (rt.namespaced, ns, meta_str(obj, "namespace")) {
+        if body_ns != url_ns {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let rt = ctx.rt;
+    let mut obj = decode_body(rt, &ctx.req.body)?;
+    if rt.namespaced {
+        let Some(url_ns) = ctx.namespace else {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
+        };
+        match meta_str(&obj, "namespace") {
+            Some(body_ns) if body_ns != url_ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            _ => {
+                meta_mut(&mut obj).insert("namespace".into(), json!(url_ns));
+            }
+        }
+    }
+    let settings = ctx.inner.settings();
+    let manager = ctx.req.field_manager();
+    let mut state = ctx.inner.state.lock();
+    let stored = create_object(&mut state, &settings, rt, obj, &manager, ctx.req.dry_run())?;
+    Ok(Reply::bytes(201, render(&stored, rt, ctx.wants)))
+}
+
+pub(crate) fn update(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Reply, ApiError> {
+    let rt = ctx.rt;
+    let obj = decode_body(rt, &ctx.req.body)?;
+    name_matches(rt, &obj, name, ctx.namespace)?;
+    let key = object_key(ctx, name);
+    let manager = ctx.req.field_manager();
+    let mut state = ctx.inner.state.lock();
+    let old = state.store.get(&rt.group_resource(), &key).ok_or_else(|| ApiError::not_found(rt, name))?;
+    match meta_str(&obj, "resourceVersion") {
+        Some(rv) if rv != old.rv.to_string() => return Err(ApiError::conflict(rt, name)),
+        Some(_) => {}
+        None if !rt.unconditional_update => {
+            let cause = Cause {
+                reason: "FieldValueInvalid",
+                message: "Invalid value: 0x0: must be specified for an update".into(),
+                field: "metadata.resourceVersion".into(),
+            };
+            return Err(ApiError::invalid(rt, name, &[cause]));
+        }
+        None => {}
+    }
+    let new = prepare_update(rt, &old.value, obj, sub, &manager)?;
+    let stored = commit_update(&mut state, rt, &key, &old, new, ctx.req.dry_run())?;
+    Ok(Reply::bytes(200, render(&stored, rt, ctx.wants)))
+}
+
+/// Applies a PATCH body of the request's content type to `base`.
+fn apply_patch(ctx: &Ctx<'_>, base: &Value) -> Result<Value, ApiError> {
+    let content_type = ctx.req.content_type();
+    let to_api = |e: super::patch::PatchError| ApiError::new(e.code, e.reason, e.message);
+    match content_type.as_str() {
+        "application/json-patch+json" => apply_json_patch(base, &ctx.req.body).map_err(to_api),
+        "application/merge-patch+json" => apply_merge_patch(base, &ctx.req.body).map_err(to_api),
+        "application/strategic-merge-patch+json" if ctx.rt.custom => Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+            ),
+        )),
+        "application/strategic-merge-patch+json" | "application/apply-patch+yaml" => {
+            Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!("{content_type} is not implemented by windlass::testing yet; use application/merge-patch+json or application/json-patch+json"),
+            ))
+        }
+        other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
+pub(crate) fn patch(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Reply, ApiError> {
+    let rt = ctx.rt;
+    let key = object_key(ctx, name);
+    let manager = ctx.req.field_manager();
+    if ctx.req.query.get("force").is_some() && ctx.req.content_type() != "application/apply-patch+yaml" {
+        let cause = Cause {
+            reason: "FieldValueForbidden",
+            message: "Forbidden: may not be specified for non-apply patch".into(),
+            field: "force".into(),
+        };
+        return Err(ApiError::invalid_kind("meta.k8s.io", "PatchOptions", "", &[cause]));
+    }
+    let mut state = ctx.inner.state.lock();
+    let old = state.store.get(&rt.group_resource(), &key).ok_or_else(|| ApiError::not_found(rt, name))?;
+    let base = render_value(&old.value, rt, super::request::Wants::Json);
+    let mut patched = apply_patch(ctx, &base)?;
+    if !patched.is_object() {
+        return Err(ApiError::bad_request("the patched object is not a JSON object"));
+    }
+    // A resourceVersion in the patched object is a precondition; none means "latest".
+    match meta_str(&patched, "resourceVersion") {
+        Some(rv) if rv != old.rv.to_string() => return Err(ApiError::conflict(rt, name)),
+        _ => {
+            meta_mut(&mut patched).insert("resourceVersion".into(), json!(old.rv.to_string()));
+        }
+    }
+    let patched = check_type(rt, patched)?;
+    name_matches(rt, &patched, name, ctx.namespace)?;
+    let new = prepare_update(rt, &old.value, patched, sub, &manager)?;
+    let stored = commit_update(&mut state, rt, &key, &old, new, ctx.req.dry_run())?;
+    Ok(Reply::bytes(200, render(&stored, rt, ctx.wants)))
+}
+
+/// Writes the desired replica count of a Scale into the object, through the main endpoint's
+/// rules (so `generation` moves as for any spec change).
+fn write_scale(ctx: &Ctx<'_>, name: &str, scale: Value, state: &mut State, old: &Arc<Stored>) -> Result<Reply, ApiError> {
+    let rt = ctx.rt;
+    let Some(paths) = rt.scale.as_ref() else {
+        return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+    };
+    if let Some(rv) = scale.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if rv != old.rv.to_string() {
+            return Err(ApiError::conflict(rt, name));
+        }
+    }
+    let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+    if !replicas.is_i64() || replicas.as_i64().is_some_and(|r| r < 0) {
+        let cause = Cause {
+            reason: "FieldValueInvalid",
+            message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+            field: "spec.replicas".into(),
+        };
+        return Err(ApiError::invalid_kind("autoscaling", "Scale", name, &[cause]));
+    }
+    let mut new = old.value.clone();
+    let segs: Vec<&str> = paths.spec_replicas.trim_start_matches('.').split('.').collect();
+    let mut cur = &mut new;
+    for seg in &segs[..segs.len() - 1] {
+        if !cur.get(*seg).is_some_and(Value::is_object) {
+            cur[*seg] = json!({});
+        }
+        cur = &mut cur[*seg];
+    }
+    cur[segs[segs.len() - 1]] = replicas;
+    let key = object_key(ctx, name);
+    let new = prepare_update(rt, &old.value, new, None, &ctx.req.field_manager())?;
+    let stored = commit_update(state, rt, &key, old, new, ctx.req.dry_run())?;
+    Ok(Reply::json(200, &scale_of(rt, &stored.value)))
+}
+
+pub(crate) fn update_scale(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
+    let scale: Value = serde_json::from_slice(&ctx.req.body)
+        .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
+    let mut state = ctx.inner.state.lock();
+    let old = state
+        .store
+        .get(&ctx.rt.group_resource(), &object_key(ctx, name))
+        .ok_or_else(|| ApiError::not_found(ctx.rt, name))?;
+    write_scale(ctx, name, scale, &mut state, &old)
+}
+
+pub(crate) fn patch_scale(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
+    let mut state = ctx.inner.state.lock();
+    let old = state
+        .store
+        .get(&ctx.rt.group_resource(), &object_key(ctx, name))
+        .ok_or_else(|| ApiError::not_found(ctx.rt, name))?;
+    let scale = apply_patch(ctx, &scale_of(ctx.rt, &old.value))?;
+    write_scale(ctx, name, scale, &mut state, &old)
+}
+
+/// The namespaces every cluster starts with.
+pub(crate) fn create_default_namespaces(inner: &Inner) {
+    let settings = inner.settings();
+    let mut state = inner.state.lock();
+    let Some(rt) = state.registry.get("", "v1", "namespaces") else { return };
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        // Cannot fail: the names are valid and the store is empty.
+        let _ = create_object(&mut state, &settings, &rt, obj, "kube-apiserver", false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_look_like_version_4_uuids() {
+        let uid = new_uid();
+        assert_eq!(uid.len(), 36);
+        assert_eq!(&uid[14..15], "4");
+        assert!(matches!(&uid[19..20], "8" | "9" | "a" | "b"));
+    }
+
+    #[test]
+    fn generated_names_keep_the_prefix_and_add_five_characters() {
+        let n = generated_name("web-");
+        assert!(n.starts_with("web-"));
+        assert_eq!(n.len(), 9);
+        assert_eq!(generated_name(&"x".repeat(80)).len(), 63);
+    }
+
+    #[test]
+    fn same_content_ignores_resource_version_and_managed_fields() {
+        let a = json!({"metadata": {"name": "a", "resourceVersion": "1", "managedFields": []}, "data": {}});
+        let b = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "data": {}});
+        assert!(same_content(&a, &b));
+        let c = json!({"metadata": {"name": "a", "labels": {"x": "y"}}, "data": {}});
+        assert!(!same_content(&a, &c));
+    }
+}

@@ -1,0 +1,3 @@
+//! Conformance of `windlass::testing`'s API server, driven through kube's client and runtime.
+
+mod smoke;

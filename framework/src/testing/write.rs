@@ -482,8 +482,21 @@ fn name_matches(rt: &ResourceType, obj: &Value, name: &str, ns: Option<&str>) ->
     Ok(())
 }
 
+/// Create and replace bodies must be JSON: protobuf and YAML bodies are not decoded here.
+fn require_json(ctx: &Ctx<'_>) -> Result<(), ApiError> {
+    match ctx.req.content_type().as_str() {
+        "application/json" | "" => Ok(()),
+        other => Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/json (got {other:?})"),
+        )),
+    }
+}
+
 pub(crate) fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let rt = ctx.rt;
+    require_json(ctx)?;
     let mut obj = decode_body(rt, &ctx.req.body)?;
     if rt.namespaced {
         let Some(url_ns) = ctx.namespace else {
@@ -511,6 +524,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 
 pub(crate) fn update(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Reply, ApiError> {
     let rt = ctx.rt;
+    require_json(ctx)?;
     let obj = decode_body(rt, &ctx.req.body)?;
     name_matches(rt, &obj, name, ctx.namespace)?;
     let key = object_key(ctx, name);

@@ -49,7 +49,11 @@ pub(crate) struct PatchError {
 
 impl PatchError {
     fn bad_request(message: String) -> Self {
-        Self { code: 400, reason: "BadRequest", message }
+        Self {
+            code: 400,
+            reason: "BadRequest",
+            message,
+        }
     }
 
     /// The apiserver's pre-decoding of a patch body (its default `fieldValidation=Warn` path).
@@ -58,7 +62,11 @@ impl PatchError {
     }
 
     fn not_applied() -> Self {
-        Self { code: 422, reason: "Invalid", message: NOT_APPLIED.to_owned() }
+        Self {
+            code: 422,
+            reason: "Invalid",
+            message: NOT_APPLIED.to_owned(),
+        }
     }
 }
 
@@ -227,11 +235,17 @@ fn locate(doc: &Value, path: &str) -> Result<Location, String> {
     }
     let key = decode_token(last);
     let container = match current {
-        Value::Object(map) => Container::Object { has_key: map.contains_key(&key) },
+        Value::Object(map) => Container::Object {
+            has_key: map.contains_key(&key),
+        },
         Value::Array(items) => Container::Array(items.len()),
         _ => return Err(missing()),
     };
-    Ok(Location { parent, container, key })
+    Ok(Location {
+        parent,
+        container,
+        key,
+    })
 }
 
 /// RFC 6901 unescaping, left to right (`~01` is `~1`); unknown escapes stay as they are.
@@ -267,7 +281,11 @@ fn existing_index(token: &str, len: usize) -> Option<usize> {
     if index < 0 {
         index += len;
     }
-    if (0..len).contains(&index) { usize::try_from(index).ok() } else { None }
+    if (0..len).contains(&index) {
+        usize::try_from(index).ok()
+    } else {
+        None
+    }
 }
 
 /// Where `add` inserts: `-` appends, and negative indices count from the end of the array
@@ -306,7 +324,10 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
     let last = match location.container {
         Container::Object { has_key: true } => location.key.clone(),
         Container::Object { has_key: false } => {
-            return Err(format!("Unable to remove nonexistent key: {}", location.key));
+            return Err(format!(
+                "Unable to remove nonexistent key: {}",
+                location.key
+            ));
         }
         Container::Array(len) => location.element(len)?.to_string(),
     };
@@ -336,11 +357,17 @@ fn replace(doc: &mut Value, path: &str, value: Option<&Value>) -> Result<(), Str
         }
         Container::Object { has_key: true } => {
             let path = location.pointer(&location.key);
-            run(doc, PatchOperation::Replace(ReplaceOperation { path, value }))
+            run(
+                doc,
+                PatchOperation::Replace(ReplaceOperation { path, value }),
+            )
         }
         Container::Array(len) => {
             let path = location.pointer(&location.element(len)?.to_string());
-            run(doc, PatchOperation::Replace(ReplaceOperation { path, value }))
+            run(
+                doc,
+                PatchOperation::Replace(ReplaceOperation { path, value }),
+            )
         }
     }
 }
@@ -352,20 +379,29 @@ fn read_for_copy(doc: &Value, from: &str) -> Result<Value, String> {
         Container::Object { .. } => location.key.clone(),
         Container::Array(len) => location.element(len)?.to_string(),
     };
-    Ok(doc.pointer(location.pointer(&last).as_str()).cloned().unwrap_or(Value::Null))
+    Ok(doc
+        .pointer(location.pointer(&last).as_str())
+        .cloned()
+        .unwrap_or(Value::Null))
 }
 
 fn test(doc: &Value, path: &str, expected: Option<&Value>) -> Result<(), String> {
     let failed = || Err(format!("testing value {path} failed: test failed"));
     if path.is_empty() {
-        return if expected == Some(doc) { Ok(()) } else { failed() };
+        return if expected == Some(doc) {
+            Ok(())
+        } else {
+            failed()
+        };
     }
     let location = locate(doc, path)?;
     let last = match location.container {
         Container::Object { .. } => location.key.clone(),
         Container::Array(len) => location.element(len)?.to_string(),
     };
-    let actual = doc.pointer(location.pointer(&last).as_str()).filter(|v| !v.is_null());
+    let actual = doc
+        .pointer(location.pointer(&last).as_str())
+        .filter(|v| !v.is_null());
     match (actual, expected) {
         // The Go library reads an absent member like a `null` one, so testing it against `null`
         // succeeds; kube-runtime's finalizer helper depends on this.
@@ -488,7 +524,11 @@ fn json_kind(value: &Value) -> &'static str {
 /// so the same texts (`invalid character 'x' looking for beginning of value`, `unexpected end of
 /// JSON input`, ...).
 fn go_syntax_error(data: &[u8]) -> Option<String> {
-    let mut scanner = GoScanner { state: Scan::BeginValue, stack: Vec::new(), end_top: false };
+    let mut scanner = GoScanner {
+        state: Scan::BeginValue,
+        stack: Vec::new(),
+        end_top: false,
+    };
     for &c in data {
         if let Err(e) = scanner.step(c) {
             return Some(e);
@@ -524,7 +564,10 @@ enum Scan {
     E,
     ESign,
     E0,
-    Literal { rest: &'static [u8], name: &'static str },
+    Literal {
+        rest: &'static [u8],
+        name: &'static str,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -601,7 +644,11 @@ impl GoScanner {
                 Ok(())
             }
             Scan::InStringEscU(seen) if c.is_ascii_hexdigit() => {
-                self.state = if seen == 3 { Scan::InString } else { Scan::InStringEscU(seen + 1) };
+                self.state = if seen == 3 {
+                    Scan::InString
+                } else {
+                    Scan::InStringEscU(seen + 1)
+                };
                 Ok(())
             }
             Scan::InStringEscU(_) => Err(syntax_error(c, "in \\u hexadecimal character escape")),
@@ -651,8 +698,11 @@ impl GoScanner {
             Scan::E0 => self.end_value(c),
             Scan::Literal { rest, name } => match rest.split_first() {
                 Some((&wanted, tail)) if c == wanted => {
-                    self.state =
-                        if tail.is_empty() { Scan::EndValue } else { Scan::Literal { rest: tail, name } };
+                    self.state = if tail.is_empty() {
+                        Scan::EndValue
+                    } else {
+                        Scan::Literal { rest: tail, name }
+                    };
                     Ok(())
                 }
                 Some((&wanted, _)) => {
@@ -679,9 +729,18 @@ impl GoScanner {
             b'-' => Scan::Neg,
             b'0' => Scan::Zero,
             b'1'..=b'9' => Scan::One,
-            b't' => Scan::Literal { rest: b"rue", name: "true" },
-            b'f' => Scan::Literal { rest: b"alse", name: "false" },
-            b'n' => Scan::Literal { rest: b"ull", name: "null" },
+            b't' => Scan::Literal {
+                rest: b"rue",
+                name: "true",
+            },
+            b'f' => Scan::Literal {
+                rest: b"alse",
+                name: "false",
+            },
+            b'n' => Scan::Literal {
+                rest: b"ull",
+                name: "null",
+            },
             c => return Err(syntax_error(c, "looking for beginning of value")),
         };
         Ok(())
@@ -694,7 +753,10 @@ impl GoScanner {
                 self.state = Scan::InString;
                 Ok(())
             }
-            c => Err(syntax_error(c, "looking for beginning of object key string")),
+            c => Err(syntax_error(
+                c,
+                "looking for beginning of object key string",
+            )),
         }
     }
 
@@ -747,5 +809,472 @@ impl GoScanner {
             }
             (Nest::ArrayValue, c) => Err(syntax_error(c, "after array element")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn json_patch(doc: &Value, patch: Value) -> Result<Value, PatchError> {
+        apply_json_patch(doc, patch.to_string().as_bytes())
+    }
+
+    fn assert_not_applied(result: Result<Value, PatchError>) {
+        assert_eq!(
+            result,
+            Err(PatchError {
+                code: 422,
+                reason: "Invalid",
+                message: "the server rejected our request due to an error in our request"
+                    .to_owned(),
+            })
+        );
+    }
+
+    fn config_map() -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "a", "labels": {"x": "1"}},
+            "data": {"k": "v"},
+            "items": [1, 2, 3],
+        })
+    }
+
+    #[test]
+    fn testing_an_absent_member_against_null_succeeds() {
+        // kube-runtime's finalizer() adds the first finalizer exactly like this.
+        let patched = json_patch(
+            &config_map(),
+            json!([
+                {"op": "test", "path": "/metadata/finalizers", "value": null},
+                {"op": "add", "path": "/metadata/finalizers", "value": ["example.com/cleanup"]},
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            patched["metadata"]["finalizers"],
+            json!(["example.com/cleanup"])
+        );
+        let explicit_null = json!({"metadata": {"finalizers": null}});
+        let test_null = json!([{"op": "test", "path": "/metadata/finalizers", "value": null}]);
+        assert!(json_patch(&explicit_null, test_null).is_ok());
+    }
+
+    #[test]
+    fn testing_a_present_member_against_null_fails() {
+        let doc = json!({"metadata": {"finalizers": ["a/b"]}});
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "test", "path": "/metadata/finalizers", "value": null}]),
+        ));
+        // Without a parent to look in, even a test against null fails.
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "test", "path": "/spec/x", "value": null}]),
+        ));
+        // So does a test that leaves out its value.
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "test", "path": "/metadata/finalizers"}]),
+        ));
+    }
+
+    #[test]
+    fn a_failed_test_discards_the_operations_before_it() {
+        let doc = config_map();
+        let result = json_patch(
+            &doc,
+            json!([
+                {"op": "add", "path": "/metadata/labels/y", "value": "2"},
+                {"op": "remove", "path": "/data/k"},
+                {"op": "test", "path": "/metadata/name", "value": "other"},
+            ]),
+        );
+        assert_not_applied(result);
+        assert_eq!(doc, config_map());
+    }
+
+    #[test]
+    fn kube_finalizer_removal_tests_then_removes_by_index() {
+        let doc = json!({"metadata": {"finalizers": ["a/one", "b/two"]}});
+        let patched = json_patch(
+            &doc,
+            json!([
+                {"op": "test", "path": "/metadata/finalizers/1", "value": "b/two"},
+                {"op": "remove", "path": "/metadata/finalizers/1"},
+            ]),
+        )
+        .unwrap();
+        assert_eq!(patched, json!({"metadata": {"finalizers": ["a/one"]}}));
+        assert_not_applied(json_patch(
+            &doc,
+            json!([
+                {"op": "test", "path": "/metadata/finalizers/1", "value": "a/one"},
+                {"op": "remove", "path": "/metadata/finalizers/1"},
+            ]),
+        ));
+    }
+
+    #[test]
+    fn removing_a_missing_member_or_walking_a_missing_parent_is_not_applied() {
+        let doc = config_map();
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "remove", "path": "/data/missing"}]),
+        ));
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "remove", "path": "/items/3"}]),
+        ));
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "replace", "path": "/spec/x", "value": 1}]),
+        ));
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "add", "path": "/spec/x", "value": 1}]),
+        ));
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "replace", "path": "/items/3", "value": 1}]),
+        ));
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "add", "path": "/items/4", "value": 1}]),
+        ));
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "add", "path": "/data/k/x", "value": 1}]),
+        ));
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "add", "path": "", "value": {}}]),
+        ));
+        assert_not_applied(json_patch(&doc, json!([{"op": "delete", "path": "/data"}])));
+        assert_not_applied(json_patch(&doc, json!([{"path": "/data"}])));
+        assert_not_applied(json_patch(&doc, json!([{"op": "remove"}])));
+        assert_not_applied(json_patch(&doc, json!([null])));
+    }
+
+    #[test]
+    fn replacing_an_absent_object_member_adds_it() {
+        let patched = json_patch(
+            &config_map(),
+            json!([{"op": "replace", "path": "/data/new", "value": "x"}]),
+        );
+        assert_eq!(patched.unwrap()["data"], json!({"k": "v", "new": "x"}));
+    }
+
+    #[test]
+    fn negative_array_indices_count_from_the_end() {
+        let doc = config_map();
+        let removed = json_patch(&doc, json!([{"op": "remove", "path": "/items/-1"}])).unwrap();
+        assert_eq!(removed["items"], json!([1, 2]));
+        let replaced = json_patch(
+            &doc,
+            json!([{"op": "replace", "path": "/items/-3", "value": 0}]),
+        )
+        .unwrap();
+        assert_eq!(replaced["items"], json!([0, 2, 3]));
+        // For add, -1 is the slot after the last element.
+        let added = json_patch(
+            &doc,
+            json!([{"op": "add", "path": "/items/-1", "value": 4}]),
+        )
+        .unwrap();
+        assert_eq!(added["items"], json!([1, 2, 3, 4]));
+        let appended =
+            json_patch(&doc, json!([{"op": "add", "path": "/items/-", "value": 4}])).unwrap();
+        assert_eq!(appended["items"], json!([1, 2, 3, 4]));
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "remove", "path": "/items/-4"}]),
+        ));
+    }
+
+    #[test]
+    fn move_copy_and_escaped_paths_follow_the_go_library() {
+        let doc = json!({"metadata": {"annotations": {"example.com/a~b": "1"}}, "spec": {}});
+        let moved = json_patch(&doc, json!([
+            {"op": "move", "from": "/metadata/annotations/example.com~1a~0b", "path": "/spec/x"},
+        ]))
+        .unwrap();
+        assert_eq!(
+            moved,
+            json!({"metadata": {"annotations": {}}, "spec": {"x": "1"}})
+        );
+        // Copying an absent member copies null.
+        let copied = json_patch(
+            &doc,
+            json!([{"op": "copy", "from": "/spec/none", "path": "/spec/y"}]),
+        );
+        assert_eq!(copied.unwrap()["spec"], json!({"y": null}));
+        assert_not_applied(json_patch(
+            &doc,
+            json!([{"op": "move", "from": "/spec/none", "path": "/spec/y"}]),
+        ));
+        assert_not_applied(json_patch(&doc, json!([{"op": "copy", "path": "/spec/y"}])));
+        // The leading slash is never checked: the first segment is skipped.
+        let sloppy = json_patch(&doc, json!([{"op": "add", "path": "x/z", "value": 1}])).unwrap();
+        assert_eq!(sloppy["z"], json!(1));
+    }
+
+    #[test]
+    fn replacing_the_whole_document_needs_an_object_or_array() {
+        let replaced = json_patch(
+            &config_map(),
+            json!([{"op": "replace", "path": "", "value": {"a": 1}}]),
+        );
+        assert_eq!(replaced.unwrap(), json!({"a": 1}));
+        assert_not_applied(json_patch(
+            &config_map(),
+            json!([{"op": "replace", "path": "", "value": 1}]),
+        ));
+        assert!(
+            json_patch(
+                &config_map(),
+                json!([{"op": "test", "path": "", "value": config_map()}])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_empty_or_null_patch_changes_nothing() {
+        assert_eq!(
+            apply_json_patch(&config_map(), b"[]").unwrap(),
+            config_map()
+        );
+        assert_eq!(
+            apply_json_patch(&config_map(), b" null ").unwrap(),
+            config_map()
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_json_patch_is_a_bad_request() {
+        let error = |body: &[u8]| apply_json_patch(&config_map(), body).unwrap_err();
+        let bad = error(b"x");
+        assert_eq!((bad.code, bad.reason), (400, "BadRequest"));
+        assert_eq!(
+            bad.message,
+            "error decoding patch: invalid character 'x' looking for beginning of value"
+        );
+        assert_eq!(
+            error(b"").message,
+            "error decoding patch: unexpected end of JSON input"
+        );
+        assert_eq!(
+            error(b"{\"op\":\"add\"}").message,
+            "error decoding patch: json: cannot unmarshal object into Go value of type \
+             []handlers.jsonPatchOp"
+        );
+        assert_eq!(
+            error(b"[1]").message,
+            "error decoding patch: json: cannot unmarshal number into Go value of type \
+             handlers.jsonPatchOp"
+        );
+        assert_eq!(
+            error(b"[{\"op\":true,\"path\":\"/a\"}]").message,
+            "error decoding patch: json: cannot unmarshal bool into Go struct field jsonPatchOp.op \
+             of type string"
+        );
+    }
+
+    #[test]
+    fn more_than_ten_thousand_operations_are_too_large() {
+        let operations = vec![json!({"op": "test", "path": "/kind", "value": "ConfigMap"}); 10_001];
+        let error = json_patch(&config_map(), Value::Array(operations)).unwrap_err();
+        assert_eq!((error.code, error.reason), (413, "RequestEntityTooLarge"));
+        assert_eq!(
+            error.message,
+            "Request entity too large: The allowed maximum operations in a JSON patch is 10000, \
+             got 10001"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_use_go_encoding_json_texts() {
+        let cases: [(&[u8], &str); 14] = [
+            (b"{", "unexpected end of JSON input"),
+            (
+                b"[1,]",
+                "invalid character ']' looking for beginning of value",
+            ),
+            (b"{\"a\" 1}", "invalid character '1' after object key"),
+            (
+                b"{\"a\":1 \"b\"}",
+                "invalid character '\"' after object key:value pair",
+            ),
+            (b"[1 2]", "invalid character '2' after array element"),
+            (b"{} x", "invalid character 'x' after top-level value"),
+            (
+                b"tru",
+                "invalid character ' ' in literal true (expecting 'e')",
+            ),
+            (
+                b"nul!",
+                "invalid character '!' in literal null (expecting 'l')",
+            ),
+            (
+                b"1.",
+                "invalid character ' ' after decimal point in numeric literal",
+            ),
+            (b"-x", "invalid character 'x' in numeric literal"),
+            (
+                b"{'a':1}",
+                "invalid character '\\'' looking for beginning of object key string",
+            ),
+            (
+                "é".as_bytes(),
+                "invalid character 'Ã' looking for beginning of value",
+            ),
+            (b"\"a\tb\"", "invalid character '\\t' in string literal"),
+            (
+                b"\"\\u12x\"",
+                "invalid character 'x' in \\u hexadecimal character escape",
+            ),
+        ];
+        for (body, message) in cases {
+            assert_eq!(
+                go_syntax_error(body).as_deref(),
+                Some(message),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        for valid in [
+            &b" [ ] "[..],
+            b"0",
+            b"-1.5e+3",
+            b"{\"a\":[true,false,null,\"\\u00e9\"]}",
+        ] {
+            assert_eq!(go_syntax_error(valid), None);
+        }
+        let deep = "[".repeat(10_001);
+        assert_eq!(
+            go_syntax_error(deep.as_bytes()).as_deref(),
+            Some("invalid character '[' exceeded max depth")
+        );
+    }
+
+    #[test]
+    fn merge_patch_sets_deletes_and_merges_members() {
+        let merged = apply_merge_patch(
+            &config_map(),
+            br#"{"metadata":{"labels":{"x":null,"y":"2"}},"data":{"k2":"v2"},"items":[9]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            merged["metadata"],
+            json!({"name": "a", "labels": {"y": "2"}})
+        );
+        assert_eq!(merged["data"], json!({"k": "v", "k2": "v2"}));
+        assert_eq!(merged["items"], json!([9]));
+        let removed = apply_merge_patch(&config_map(), br#"{"data":null,"missing":null}"#).unwrap();
+        assert!(removed.get("data").is_none() && removed.get("missing").is_none());
+    }
+
+    #[test]
+    fn merge_patch_drops_nulls_inside_objects_it_writes_even_within_arrays() {
+        let doc = json!({"spec": {"obj": {"a": 1}, "scalar": 1}});
+        let merged = apply_merge_patch(
+            &doc,
+            concat!(
+                r#"{"spec":{"new":{"a":null,"b":[null,{"c":null,"d":1}]},"#,
+                r#""scalar":[{"e":null}],"obj":[{"f":null}]}}"#,
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(merged["spec"]["new"], json!({"b": [null, {"d": 1}]}));
+        assert_eq!(merged["spec"]["scalar"], json!([{}]));
+        // Over an object, the Go library keeps the patch's array as it is.
+        assert_eq!(merged["spec"]["obj"], json!([{"f": null}]));
+    }
+
+    #[test]
+    fn a_merge_patch_that_is_not_an_object_is_a_bad_request() {
+        let error = |body: &[u8]| apply_merge_patch(&config_map(), body).unwrap_err();
+        assert_eq!(
+            error(b"null"),
+            PatchError::bad_request("Invalid JSON Patch".to_owned())
+        );
+        assert_eq!(
+            error(b"[]").message,
+            "error decoding patch: json: cannot unmarshal array into Go value of type \
+             map[string]interface {}"
+        );
+        assert_eq!(
+            error(b"{").message,
+            "error decoding patch: unexpected end of JSON input"
+        );
+        assert_eq!(error(b"{\"a\":1}}").code, 400);
+    }
+
+    #[test]
+    fn patching_never_panics_on_random_bodies() {
+        let pieces = [
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            ":",
+            "\"op\"",
+            "\"add\"",
+            "\"remove\"",
+            "\"replace\"",
+            "\"move\"",
+            "\"copy\"",
+            "\"test\"",
+            "\"path\"",
+            "\"from\"",
+            "\"value\"",
+            "\"/a\"",
+            "\"/a/0\"",
+            "\"/a/-\"",
+            "\"/a/-9\"",
+            "\"\"",
+            "\"/\"",
+            "\"/b/c~1d\"",
+            "null",
+            "1",
+            "-1",
+            "true",
+            "\"x\"",
+            " ",
+            "é",
+        ];
+        let doc = json!({"a": [1, {"b": null}], "b": {"c/d": 2}});
+        let mut state: u64 = 0x9e37_79b9;
+        for round in 0..800 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let count = (state >> 59) as usize;
+            let mut body = String::new();
+            let mut local = state;
+            for _ in 0..count * 3 {
+                local = local
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(round);
+                body.push_str(pieces[(local >> 33) as usize % pieces.len()]);
+            }
+            let _ = apply_json_patch(&doc, body.as_bytes());
+            let _ = apply_merge_patch(&doc, body.as_bytes());
+            // Also well-formed operations with random paths.
+            let op = pieces[6 + (state >> 40) as usize % 7].trim_matches('"');
+            let path = pieces[16 + (state >> 20) as usize % 7].trim_matches('"');
+            let from = pieces[16 + (state >> 10) as usize % 7].trim_matches('"');
+            let patch = json!([{"op": op, "path": path, "from": from, "value": round}]);
+            let _ = json_patch(&doc, patch);
+        }
+        let _ = apply_json_patch(&doc, &[0xff, 0xfe]);
+        let _ = apply_merge_patch(&json!([1]), b"{\"a\":null}");
     }
 }

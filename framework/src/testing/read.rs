@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::kinds::ResourceType;
 use super::request::{Query, Wants};
-use super::selector::{FieldSelector, LabelSelector, field_not_supported};
+use super::selector::{FieldSelector, LabelSelector, field_not_known, field_not_supported};
 use super::server::{Ctx, Inner, Reply};
 use super::status::ApiError;
 use super::store::{ObjKey, Stored, TooOld};
@@ -123,7 +123,14 @@ pub(crate) fn selectors(
         .map_err(ApiError::bad_request)?;
     for field in fields.requirements().iter().map(|r| r.field.as_str()) {
         if !rt.is_selectable(field) {
-            return Err(ApiError::bad_request(field_not_supported(field)));
+            // Kinds with their own field conversions (and custom resources) word this
+            // differently from the kinds that only know metadata.name and metadata.namespace.
+            let message = if rt.custom || !rt.selectable_fields.is_empty() {
+                field_not_supported(field)
+            } else {
+                field_not_known(field)
+            };
+            return Err(ApiError::bad_request(message));
         }
     }
     Ok((labels, fields))

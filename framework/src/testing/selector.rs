@@ -76,9 +76,10 @@ impl Requirement {
             (Operator::Exists, v) => v.is_some(),
             (Operator::DoesNotExist, v) => v.is_none(),
             (Operator::GreaterThan | Operator::LessThan, Some(v)) => {
-                let (Ok(actual), Some(Ok(wanted))) =
-                    (v.parse::<i64>(), self.values.first().map(|w| w.parse::<i64>()))
-                else {
+                let (Ok(actual), Some(Ok(wanted))) = (
+                    v.parse::<i64>(),
+                    self.values.first().map(|w| w.parse::<i64>()),
+                ) else {
                     return false;
                 };
                 if self.operator == Operator::GreaterThan {
@@ -165,7 +166,11 @@ impl Lexer<'_> {
             return (Token::EndOfString, String::new());
         }
         self.unread();
-        if is_special(ch) { self.scan_special() } else { self.scan_identifier() }
+        if is_special(ch) {
+            self.scan_special()
+        } else {
+            self.scan_identifier()
+        }
     }
 
     fn scan_identifier(&mut self) -> (Token, String) {
@@ -215,7 +220,10 @@ impl Lexer<'_> {
         }
         last.unwrap_or_else(|| {
             let found = String::from_utf8_lossy(&buffer);
-            (Token::Error, format!("error expected: keyword found '{found}'"))
+            (
+                Token::Error,
+                format!("error expected: keyword found '{found}'"),
+            )
         })
     }
 }
@@ -234,7 +242,10 @@ struct Parser {
 
 impl Parser {
     fn new(selector: &str) -> Self {
-        let mut lexer = Lexer { input: selector.as_bytes(), pos: 0 };
+        let mut lexer = Lexer {
+            input: selector.as_bytes(),
+            pos: 0,
+        };
         let mut items = Vec::new();
         loop {
             let item = lexer.lex();
@@ -330,7 +341,11 @@ impl Parser {
         let errs = is_qualified_name(&literal);
         if !errs.is_empty() {
             // The parser has no field path, and Go prints a nil path as `<nil>`.
-            return Err(format!("<nil>: Invalid value: {}: {}", go_quote(&literal), errs.join("; ")));
+            return Err(format!(
+                "<nil>: Invalid value: {}: {}",
+                go_quote(&literal),
+                errs.join("; ")
+            ));
         }
         let (next, _) = self.lookahead(Context::Values);
         if matches!(next, Token::EndOfString | Token::Comma) && operator.is_none() {
@@ -348,7 +363,11 @@ impl Parser {
             Token::LessThan => Operator::LessThan,
             Token::NotIn => Operator::NotIn,
             Token::NotEquals => Operator::NotEquals,
-            _ => return Err(format!("found '{literal}', expected: in, notin, =, ==, !=, gt, lt")),
+            _ => {
+                return Err(format!(
+                    "found '{literal}', expected: in, notin, =, ==, !=, gt, lt"
+                ));
+            }
         })
     }
 
@@ -372,7 +391,9 @@ impl Parser {
                 self.consume(Context::Values);
                 Ok(BTreeSet::from([String::new()]))
             }
-            _ => Err(format!("found '{literal}', expected: ',', ')' or identifier")),
+            _ => Err(format!(
+                "found '{literal}', expected: ',', ')' or identifier"
+            )),
         }
     }
 
@@ -424,7 +445,11 @@ impl Parser {
 }
 
 /// apimachinery's `NewRequirement` checks, with its aggregate error formatting.
-fn new_requirement(key: String, operator: Operator, values: Vec<String>) -> Result<Requirement, String> {
+fn new_requirement(
+    key: String,
+    operator: Operator,
+    values: Vec<String>,
+) -> Result<Requirement, String> {
     let mut errs: Vec<String> = Vec::new();
     if matches!(operator, Operator::GreaterThan | Operator::LessThan) {
         for (i, value) in values.iter().enumerate() {
@@ -455,7 +480,11 @@ fn new_requirement(key: String, operator: Operator, values: Vec<String>) -> Resu
         }
     }
     match unique.as_slice() {
-        [] => Ok(Requirement { key, operator, values }),
+        [] => Ok(Requirement {
+            key,
+            operator,
+            values,
+        }),
         [one] => Err(one.clone()),
         many => Err(format!("[{}]", many.join(", "))),
     }
@@ -500,7 +529,11 @@ impl FieldSelector {
                 format!("invalid selector: '{selector}'; can't understand '{term}'")
             })?;
             let value = unescape_value(raw)?;
-            requirements.push(FieldRequirement { field: field.to_owned(), operator, value });
+            requirements.push(FieldRequirement {
+                field: field.to_owned(),
+                operator,
+                value,
+            });
         }
         Ok(Self { requirements })
     }
@@ -601,9 +634,11 @@ fn split_terms(selector: &str) -> Vec<&str> {
 fn split_term(term: &str) -> Option<(&str, FieldOperator, &str)> {
     for (i, _) in term.char_indices() {
         let rest = &term[i..];
-        for (symbol, operator) in
-            [("!=", FieldOperator::NotEquals), ("==", FieldOperator::Equals), ("=", FieldOperator::Equals)]
-        {
+        for (symbol, operator) in [
+            ("!=", FieldOperator::NotEquals),
+            ("==", FieldOperator::Equals),
+            ("=", FieldOperator::Equals),
+        ] {
             if let Some(value) = rest.strip_prefix(symbol) {
                 return Some((&term[..i], operator, value));
             }
@@ -618,7 +653,9 @@ fn unescape_value(raw: &str) -> Result<String, String> {
     for c in raw.chars() {
         if in_slash {
             if !matches!(c, '\\' | ',' | '=') {
-                return Err(format!("invalid field selector: invalid escape sequence: \\{c}"));
+                return Err(format!(
+                    "invalid field selector: invalid escape sequence: \\{c}"
+                ));
             }
             value.push(c);
             in_slash = false;
@@ -640,4 +677,341 @@ fn unescape_value(raw: &str) -> Result<String, String> {
         return Err("invalid field selector: invalid escape sequence: \\".to_owned());
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const NAME_PART: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', \
+        and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or \
+        '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+
+    fn labels(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    fn selects(selector: &str, object_labels: Value) -> bool {
+        let parsed = LabelSelector::parse(selector).unwrap_or_else(|e| panic!("{selector}: {e}"));
+        parsed.matches(Some(&labels(object_labels)))
+    }
+
+    fn label_error(selector: &str) -> String {
+        LabelSelector::parse(selector).expect_err(selector)
+    }
+
+    #[test]
+    fn the_empty_selector_selects_everything() {
+        for selector in ["", "  "] {
+            let parsed = LabelSelector::parse(selector).unwrap();
+            assert!(parsed.is_empty());
+            assert!(parsed.matches(None));
+        }
+    }
+
+    #[test]
+    fn equality_and_existence_requirements_match_labels() {
+        let object = json!({"app": "web", "tier": "front"});
+        assert!(selects("app=web", object.clone()));
+        assert!(selects("app==web,tier", object.clone()));
+        assert!(selects("!release", object.clone()));
+        assert!(!selects("app=db", object.clone()));
+        assert!(!selects("!app", object.clone()));
+        assert!(!selects("release", object.clone()));
+        assert!(selects("release=", json!({"release": ""})));
+    }
+
+    #[test]
+    fn not_equal_matches_objects_without_the_key() {
+        assert!(selects("app!=web", json!({})));
+        assert!(selects("app!=web", json!({"app": "db"})));
+        assert!(!selects("app!=web", json!({"app": "web"})));
+        assert!(LabelSelector::parse("app!=web").unwrap().matches(None));
+    }
+
+    #[test]
+    fn notin_matches_objects_without_the_key() {
+        assert!(selects("env notin (prod,staging)", json!({})));
+        assert!(selects("env notin (prod,staging)", json!({"env": "dev"})));
+        assert!(!selects("env notin (prod,staging)", json!({"env": "prod"})));
+    }
+
+    #[test]
+    fn in_matches_any_listed_value_and_empty_slots_are_the_empty_string() {
+        assert!(selects("env in (prod, staging)", json!({"env": "staging"})));
+        assert!(!selects("env in (prod)", json!({})));
+        assert!(selects("env in ()", json!({"env": ""})));
+        assert!(selects("env in (a,,b)", json!({"env": ""})));
+        assert!(selects("env in (a,)", json!({"env": ""})));
+        assert!(!selects("env in (a,b)", json!({"env": ""})));
+    }
+
+    #[test]
+    fn whitespace_is_tolerated_around_operators_and_values() {
+        let object = json!({"a": "b", "c": "x"});
+        assert!(selects(" a = b ,\tc in ( x , y ) ,\n!d ", object.clone()));
+        assert!(selects("a!=c,c notin(y)", object));
+    }
+
+    #[test]
+    fn in_and_notin_are_plain_words_where_a_value_is_expected() {
+        assert!(selects("in=notin", json!({"in": "notin"})));
+        assert!(selects("x in (in,notin)", json!({"x": "in"})));
+    }
+
+    #[test]
+    fn greater_and_less_than_compare_integer_labels() {
+        assert!(selects("replicas>2", json!({"replicas": "3"})));
+        assert!(selects("replicas < 10", json!({"replicas": "3"})));
+        assert!(!selects("replicas>2", json!({"replicas": "2"})));
+        assert!(!selects("replicas>2", json!({"replicas": "three"})));
+        assert!(!selects("replicas>2", json!({})));
+    }
+
+    #[test]
+    fn an_invalid_key_is_reported_with_a_nil_path_as_the_api_server_does() {
+        assert_eq!(
+            label_error("a$"),
+            format!("unable to parse requirement: <nil>: Invalid value: \"a$\": {NAME_PART}")
+        );
+        // kubectl's `-l "app: nginx"` typo, as it comes back from a real server.
+        assert_eq!(
+            label_error("app: nginx"),
+            format!("unable to parse requirement: <nil>: Invalid value: \"app:\": {NAME_PART}")
+        );
+        assert_eq!(
+            label_error("app.kubernetes_io/name=x"),
+            "unable to parse requirement: <nil>: Invalid value: \"app.kubernetes_io/name\": prefix \
+             part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric \
+             characters, '-' or '.', and must start and end with an alphanumeric character (e.g. \
+             'example.com', regex used for validation is \
+             '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_carry_apimachinery_parser_messages() {
+        let cases = [
+            (
+                ",",
+                "found ',', expected: !, identifier, or 'end of string'",
+            ),
+            ("a,", "found '', expected: identifier after ','"),
+            (
+                "a b",
+                "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt",
+            ),
+            ("a=b c", "found 'c', expected: ',' or 'end of string'"),
+            (
+                "a in b",
+                "unable to parse requirement: found 'b' expected: '('",
+            ),
+            (
+                "a in (b c)",
+                "unable to parse requirement: found 'c', expected: ',' or ')'",
+            ),
+            (
+                "a in (b",
+                "unable to parse requirement: found '', expected: ',' or ')'",
+            ),
+            (
+                "a in =",
+                "unable to parse requirement: found '=' expected: '('",
+            ),
+            (
+                "a in (=)",
+                "unable to parse requirement: found '=', expected: ',', ')' or identifier",
+            ),
+            (
+                "a==(",
+                "unable to parse requirement: found '(', expected: identifier",
+            ),
+            (
+                "!",
+                "unable to parse requirement: found '', expected: identifier",
+            ),
+            ("!a=b", "found '=', expected: ',' or 'end of string'"),
+        ];
+        for (selector, message) in cases {
+            assert_eq!(label_error(selector), message, "{selector:?}");
+        }
+    }
+
+    #[test]
+    fn values_are_validated_like_label_values() {
+        assert_eq!(
+            label_error("a>b"),
+            "unable to parse requirement: values[0]: Invalid value: \"b\": for 'Gt', 'Lt' \
+             operators, the value must be an integer"
+        );
+        let bad_value = label_error("a=b$");
+        assert!(
+            bad_value.starts_with(
+                "unable to parse requirement: values[0][a]: Invalid value: \"b$\": a valid label \
+                 must be an empty string"
+            ),
+            "{bad_value}"
+        );
+        // `-1` is an integer but no label value, so `>` cannot take it.
+        assert!(label_error("a>-1").contains("values[0][a]: Invalid value: \"-1\""));
+        let both = label_error("a in (x$,y$)");
+        assert!(
+            both.starts_with("unable to parse requirement: [values[0][a]:"),
+            "{both}"
+        );
+        assert!(
+            both.contains(", values[1][a]: Invalid value: \"y$\""),
+            "{both}"
+        );
+    }
+
+    #[test]
+    fn field_selectors_match_dotted_paths() {
+        let pod = json!({
+            "metadata": {"name": "web-1", "namespace": "prod"},
+            "spec": {"nodeName": "node-a", "replicas": 3, "unschedulable": true},
+            "status": {"phase": "Running"},
+        });
+        let matches = |s: &str| FieldSelector::parse(s).unwrap().matches(&pod);
+        assert!(matches("metadata.name=web-1,metadata.namespace==prod"));
+        assert!(matches("spec.nodeName=node-a,status.phase!=Pending"));
+        assert!(!matches("status.phase=Pending"));
+        assert!(matches("spec.replicas=3,spec.unschedulable=true"));
+        let event = json!({"type": "Warning", "involvedObject": {"kind": "Pod"}});
+        let parsed = FieldSelector::parse("type=Warning,involvedObject.kind=Pod").unwrap();
+        assert!(parsed.matches(&event));
+    }
+
+    #[test]
+    fn a_missing_field_compares_as_the_empty_string() {
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": null}});
+        assert!(
+            FieldSelector::parse("spec.nodeName=")
+                .unwrap()
+                .matches(&pod)
+        );
+        assert!(
+            !FieldSelector::parse("spec.nodeName!=")
+                .unwrap()
+                .matches(&pod)
+        );
+        assert!(
+            FieldSelector::parse("status.phase!=Running")
+                .unwrap()
+                .matches(&pod)
+        );
+        let computed = FieldSelector::parse("spec.hostNetwork=false").unwrap();
+        assert!(computed.matches_with(|_| "false".to_owned()));
+    }
+
+    #[test]
+    fn escaped_commas_equals_and_backslashes_belong_to_the_value() {
+        let parsed = FieldSelector::parse(r"metadata.name=a\,b\=c\\d,type=x").unwrap();
+        let values: Vec<&str> = parsed
+            .requirements()
+            .iter()
+            .map(|r| r.value.as_str())
+            .collect();
+        assert_eq!(values, [r"a,b=c\d", "x"]);
+        assert!(parsed.matches(&json!({"metadata": {"name": r"a,b=c\d"}, "type": "x"})));
+    }
+
+    #[test]
+    fn field_selector_errors_carry_apimachinery_messages() {
+        let error = |s: &str| FieldSelector::parse(s).expect_err(s);
+        assert_eq!(error("a"), "invalid selector: 'a'; can't understand 'a'");
+        // Terms are sorted before parsing, so the first bad one in that order is reported.
+        assert_eq!(
+            error("z,b=1,a"),
+            "invalid selector: 'z,b=1,a'; can't understand 'a'"
+        );
+        assert_eq!(
+            error("a=b=c"),
+            "invalid field selector: unescapedRune character in value: 61"
+        );
+        assert_eq!(
+            error(r"a=b\x"),
+            r"invalid field selector: invalid escape sequence: \x"
+        );
+        assert_eq!(
+            error(r"a=b\"),
+            r"invalid field selector: invalid escape sequence: \"
+        );
+        assert_eq!(
+            error("a==b,c=d,e"),
+            "invalid selector: 'a==b,c=d,e'; can't understand 'e'"
+        );
+    }
+
+    #[test]
+    fn requirements_come_sorted_for_field_checks() {
+        let parsed = FieldSelector::parse("spec.foo=1,,metadata.name!=x").unwrap();
+        let fields: Vec<(&str, FieldOperator)> = parsed
+            .requirements()
+            .iter()
+            .map(|r| (r.field.as_str(), r.operator))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("metadata.name", FieldOperator::NotEquals),
+                ("spec.foo", FieldOperator::Equals)
+            ]
+        );
+        assert!(FieldSelector::parse("").unwrap().is_empty());
+        assert_eq!(
+            field_not_supported("spec.foo"),
+            "field label not supported: spec.foo"
+        );
+        assert_eq!(
+            field_not_known("foo.bar"),
+            "\"foo.bar\" is not a known field selector: only \"metadata.name\", \
+             \"metadata.namespace\""
+        );
+    }
+
+    #[test]
+    fn single_name_is_the_metadata_name_equality() {
+        let name = |s: &str| {
+            FieldSelector::parse(s)
+                .unwrap()
+                .single_name()
+                .map(str::to_owned)
+        };
+        assert_eq!(name("metadata.name=web"), Some("web".to_owned()));
+        assert_eq!(
+            name("metadata.namespace=a,metadata.name==web"),
+            Some("web".to_owned())
+        );
+        assert_eq!(name("metadata.name!=web"), None);
+        assert_eq!(name(""), None);
+    }
+
+    #[test]
+    fn parsers_never_panic_on_random_input() {
+        let alphabet: Vec<char> = "ab=!(),<> \\\tin notin\0é$-./".chars().collect();
+        let mut state: u64 = 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let object = json!({"metadata": {"name": "a", "labels": {"a": "b", "in": "1"}}});
+        for _ in 0..600 {
+            let len = (next() % 40) as usize;
+            let text: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if let Ok(parsed) = LabelSelector::parse(&text) {
+                let _ = parsed.matches(object["metadata"]["labels"].as_object());
+            }
+            if let Ok(parsed) = FieldSelector::parse(&text) {
+                let _ = parsed.matches(&object);
+                let _ = parsed.single_name();
+            }
+        }
+    }
 }

@@ -12,9 +12,9 @@
 //! creationTimestamp and deletionTimestamp are copied from the old object first; see
 //! [`validate_object_meta_update`]).
 //!
-//! Messages follow Kubernetes 1.35+: label keys are "a valid label key" and their lengths are
-//! counted in "bytes", while object and namespace names still say "characters", exactly as the
-//! two apimachinery packages that produce them do.
+//! Messages follow recent releases (as real 1.3x servers answer): label keys are "a valid label
+//! key" and their lengths are counted in "bytes", while object and namespace names still say
+//! "characters", exactly as the two apimachinery packages that produce them do.
 
 use serde_json::{Map, Value};
 
@@ -61,28 +61,48 @@ pub(crate) struct Cause {
 impl Cause {
     /// A cause with an already rendered message body.
     pub(crate) fn new(reason: &'static str, field: &str, message: String) -> Self {
-        Self { reason, message, field: field.to_owned() }
+        Self {
+            reason,
+            message,
+            field: field.to_owned(),
+        }
     }
 
     /// `field.Invalid`: `value` is already rendered (see [`go_quote`] and [`go_json`]), because
     /// Go prints strings quoted, numbers bare and structs as JSON.
     pub(crate) fn invalid(field: &str, value: &str, detail: &str) -> Self {
-        Self::new(FIELD_VALUE_INVALID, field, with_detail(format!("Invalid value: {value}"), detail))
+        Self::new(
+            FIELD_VALUE_INVALID,
+            field,
+            with_detail(format!("Invalid value: {value}"), detail),
+        )
     }
 
     /// `field.Required`; an empty `detail` renders as just `Required value`.
     pub(crate) fn required(field: &str, detail: &str) -> Self {
-        Self::new(FIELD_VALUE_REQUIRED, field, with_detail("Required value".to_owned(), detail))
+        Self::new(
+            FIELD_VALUE_REQUIRED,
+            field,
+            with_detail("Required value".to_owned(), detail),
+        )
     }
 
     /// `field.Forbidden`.
     pub(crate) fn forbidden(field: &str, detail: &str) -> Self {
-        Self::new(FIELD_VALUE_FORBIDDEN, field, with_detail("Forbidden".to_owned(), detail))
+        Self::new(
+            FIELD_VALUE_FORBIDDEN,
+            field,
+            with_detail("Forbidden".to_owned(), detail),
+        )
     }
 
     /// `field.Duplicate`, with `value` already rendered.
     pub(crate) fn duplicate(field: &str, value: &str) -> Self {
-        Self::new(FIELD_VALUE_DUPLICATE, field, format!("Duplicate value: {value}"))
+        Self::new(
+            FIELD_VALUE_DUPLICATE,
+            field,
+            format!("Duplicate value: {value}"),
+        )
     }
 
     /// `field.NotSupported`, with `value` already rendered and the supported values quoted.
@@ -108,8 +128,11 @@ impl Cause {
     /// `omitempty`, empty members are left out.
     pub(crate) fn to_json(&self) -> Value {
         let mut cause = Map::new();
-        for (key, value) in [("reason", self.reason), ("message", &self.message), ("field", &self.field)]
-        {
+        for (key, value) in [
+            ("reason", self.reason),
+            ("message", &self.message),
+            ("field", &self.field),
+        ] {
             if !value.is_empty() {
                 cause.insert(key.to_owned(), Value::String(value.to_owned()));
             }
@@ -162,7 +185,8 @@ pub(crate) enum NameRule {
     /// RFC 1035 label (Service; a label that starts with a letter). Kubernetes' alpha
     /// `RelaxedServiceNameValidation` gate switches Services to [`NameRule::DnsLabel`].
     Dns1035Label,
-    /// Only usable as a URL path segment (RBAC roles and bindings): no `/`, no `%`, not `.` or `..`.
+    /// Only usable as a URL path segment (RBAC roles and bindings): no `/`, no `%`, not `.` or
+    /// `..`.
     PathSegment,
 }
 
@@ -173,16 +197,16 @@ impl NameRule {
         // apimachinery's maskTrailingDash drops the last *two* characters and appends an `a`;
         // the quirk is kept because it decides which prefixes pass.
         let masked;
-        let name = if prefix && self != NameRule::PathSegment && name.len() > 1 && name.ends_with('-')
-        {
-            let mut bytes = name.as_bytes()[..name.len() - 2].to_vec();
-            bytes.push(b'a');
-            // Go slices bytes; a cut through a multi-byte character stays invalid either way.
-            masked = String::from_utf8_lossy(&bytes).into_owned();
-            masked.as_str()
-        } else {
-            name
-        };
+        let name =
+            if prefix && self != NameRule::PathSegment && name.len() > 1 && name.ends_with('-') {
+                let mut bytes = name.as_bytes()[..name.len() - 2].to_vec();
+                bytes.push(b'a');
+                // Go slices bytes; a cut through a multi-byte character stays invalid either way.
+                masked = String::from_utf8_lossy(&bytes).into_owned();
+                masked.as_str()
+            } else {
+                name
+            };
         match self {
             NameRule::DnsSubdomain => is_dns1123_subdomain(name),
             NameRule::DnsLabel => is_dns1123_label(name),
@@ -283,8 +307,14 @@ pub(crate) fn is_qualified_name(value: &str) -> Vec<String> {
         errs.push(format!("name part {}", max_len_error(63, "bytes")));
     }
     // Go checks the pattern even after the emptiness check, so an empty name reports both.
-    if !is_label_syntax(name, |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
-        let msg = regex_error(LABEL_KEY_ERR_MSG, LABEL_KEY_FMT, &["MyName", "my.name", "123-abc"]);
+    if !is_label_syntax(name, |b| {
+        b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
+    }) {
+        let msg = regex_error(
+            LABEL_KEY_ERR_MSG,
+            LABEL_KEY_FMT,
+            &["MyName", "my.name", "123-abc"],
+        );
         errs.push(format!("name part {msg}"));
     }
     errs
@@ -297,11 +327,17 @@ pub(crate) fn is_valid_label_value(value: &str) -> Vec<String> {
         errs.push(max_len_error(63, "bytes"));
     }
     if !value.is_empty()
-        && !is_label_syntax(value, |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        && !is_label_syntax(value, |b| {
+            b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
+        })
     {
         let msg = "a valid label must be an empty string or consist of alphanumeric characters, \
                    '-', '_' or '.', and must start and end with an alphanumeric character";
-        errs.push(regex_error(msg, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
+        errs.push(regex_error(
+            msg,
+            LABEL_VALUE_FMT,
+            &["MyValue", "my_value", "12345"],
+        ));
     }
     errs
 }
@@ -326,7 +362,8 @@ fn path_segment_errors(value: &str, whole_name: bool) -> Vec<String> {
         .collect()
 }
 
-/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`-shaped labels, with `inner` deciding the non-dash alphabet.
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`-shaped labels, with `alnum` deciding the alphabet allowed at
+/// both ends (and, with `-`, in between).
 fn is_label_syntax(value: &str, alnum: impl Fn(u8) -> bool) -> bool {
     let bytes = value.as_bytes();
     match (bytes.first(), bytes.last()) {
@@ -338,7 +375,9 @@ fn is_label_syntax(value: &str, alnum: impl Fn(u8) -> bool) -> bool {
 }
 
 fn is_subdomain_syntax(value: &str) -> bool {
-    value.split('.').all(|label| is_label_syntax(label, |b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+    value
+        .split('.')
+        .all(|label| is_label_syntax(label, |b| b.is_ascii_lowercase() || b.is_ascii_digit()))
 }
 
 fn max_len_error(max: usize, unit: &str) -> String {
@@ -369,17 +408,28 @@ fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
 /// is still checked on its own, but only the generated name satisfies "name is required".
 /// `metadata` is expected to have ObjectMeta's shape (the HTTP layer answers 400 for a body that
 /// does not decode); members of the wrong JSON type are treated as absent.
-pub(crate) fn validate_object_meta(meta: &Value, namespaced: bool, name_rule: NameRule) -> Vec<Cause> {
+pub(crate) fn validate_object_meta(
+    meta: &Value,
+    namespaced: bool,
+    name_rule: NameRule,
+) -> Vec<Cause> {
     let mut causes = Vec::new();
     let generate_name = str_member(meta, "generateName");
     if !generate_name.is_empty() {
         for msg in name_rule.check(generate_name, true) {
-            causes.push(Cause::invalid("metadata.generateName", &go_quote(generate_name), &msg));
+            causes.push(Cause::invalid(
+                "metadata.generateName",
+                &go_quote(generate_name),
+                &msg,
+            ));
         }
     }
     let name = str_member(meta, "name");
     if name.is_empty() {
-        causes.push(Cause::required("metadata.name", "name or generateName is required"));
+        causes.push(Cause::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     } else {
         for msg in name_rule.check(name, false) {
             causes.push(Cause::invalid("metadata.name", &go_quote(name), &msg));
@@ -391,22 +441,42 @@ pub(crate) fn validate_object_meta(meta: &Value, namespaced: bool, name_rule: Na
             causes.push(Cause::required("metadata.namespace", ""));
         } else {
             for msg in is_dns1123_label(namespace) {
-                causes.push(Cause::invalid("metadata.namespace", &go_quote(namespace), &msg));
+                causes.push(Cause::invalid(
+                    "metadata.namespace",
+                    &go_quote(namespace),
+                    &msg,
+                ));
             }
         }
     } else if !namespace.is_empty() {
-        causes.push(Cause::forbidden("metadata.namespace", "not allowed on this type"));
+        causes.push(Cause::forbidden(
+            "metadata.namespace",
+            "not allowed on this type",
+        ));
     }
     if let Some(generation) = meta.get("generation").and_then(Value::as_i64)
         && generation < 0
     {
         let value = generation.to_string();
-        causes.push(Cause::invalid("metadata.generation", &value, "must be greater than or equal to 0"));
+        causes.push(Cause::invalid(
+            "metadata.generation",
+            &value,
+            "must be greater than or equal to 0",
+        ));
     }
     causes.extend(validate_labels(meta.get("labels"), "metadata.labels"));
-    causes.extend(validate_annotations(meta.get("annotations"), "metadata.annotations"));
-    causes.extend(validate_owner_references(meta.get("ownerReferences"), "metadata.ownerReferences"));
-    causes.extend(validate_finalizers(meta.get("finalizers"), "metadata.finalizers"));
+    causes.extend(validate_annotations(
+        meta.get("annotations"),
+        "metadata.annotations",
+    ));
+    causes.extend(validate_owner_references(
+        meta.get("ownerReferences"),
+        "metadata.ownerReferences",
+    ));
+    causes.extend(validate_finalizers(
+        meta.get("finalizers"),
+        "metadata.finalizers",
+    ));
     causes
 }
 
@@ -466,11 +536,19 @@ pub(crate) fn validate_owner_references(refs: Option<&Value>, field: &str) -> Ve
         };
         if version.is_empty() {
             let field = format!("{field}.apiVersion");
-            causes.push(Cause::invalid(&field, &go_quote(api_version), "version must not be empty"));
+            causes.push(Cause::invalid(
+                &field,
+                &go_quote(api_version),
+                "version must not be empty",
+            ));
         }
         for (member, value) in [("kind", kind), ("name", name), ("uid", uid)] {
             if value.is_empty() {
-                causes.push(Cause::invalid(&format!("{field}.{member}"), "\"\"", "must not be empty"));
+                causes.push(Cause::invalid(
+                    &format!("{field}.{member}"),
+                    "\"\"",
+                    "must not be empty",
+                ));
             }
         }
         if group.is_empty() && version == "v1" && kind == "Event" {
@@ -486,7 +564,11 @@ pub(crate) fn validate_owner_references(refs: Option<&Value>, field: &str) -> Ve
                         "Only one reference can have Controller set to true. Found \"true\" in \
                          references for {first} and {current}"
                     );
-                    causes.push(Cause::invalid(field, &format!("[{}]", all.join(",")), &detail));
+                    causes.push(Cause::invalid(
+                        field,
+                        &format!("[{}]", all.join(",")),
+                        &detail,
+                    ));
                 }
                 None => first_controller = Some(current),
             }
@@ -503,7 +585,10 @@ fn owner_reference_json(owner: &Value) -> String {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&format!("\"{key}\":{}", go_json(&Value::String(str_member(owner, key).to_owned()))));
+        out.push_str(&format!(
+            "\"{key}\":{}",
+            go_json(&Value::String(str_member(owner, key).to_owned()))
+        ));
     }
     for key in ["controller", "blockOwnerDeletion"] {
         if let Some(flag) = owner.get(key).and_then(Value::as_bool) {
@@ -535,7 +620,9 @@ pub(crate) fn validate_finalizers(finalizers: Option<&Value>, field: &str) -> Ve
 /// finalizer without a `/` that Kubernetes does not define itself. This is a warning, not an
 /// error: the write succeeds. `old_meta` is the stored object's metadata on update.
 pub(crate) fn finalizer_warnings(new_meta: &Value, old_meta: Option<&Value>) -> Vec<String> {
-    let old = old_meta.map(|m| string_list(m.get("finalizers"))).unwrap_or_default();
+    let old = old_meta
+        .map(|m| string_list(m.get("finalizers")))
+        .unwrap_or_default();
     let mut added: Vec<&str> = string_list(new_meta.get("finalizers"))
         .into_iter()
         .filter(|f| !old.contains(f))
@@ -586,7 +673,11 @@ pub(crate) fn validate_object_meta_update(old: &Value, new: &Value) -> Vec<Cause
     let generation = |m: &Value| m.get("generation").and_then(Value::as_i64).unwrap_or(0);
     if generation(new) < generation(old) {
         let value = generation(new).to_string();
-        causes.push(Cause::invalid("metadata.generation", &value, "must not be decremented"));
+        causes.push(Cause::invalid(
+            "metadata.generation",
+            &value,
+            "must not be decremented",
+        ));
     }
     for member in ["name", "namespace", "uid"] {
         let (new_value, old_value) = (str_member(new, member), str_member(old, member));
@@ -604,12 +695,20 @@ pub(crate) fn validate_object_meta_update(old: &Value, new: &Value) -> Vec<Cause
     let created = |m| non_empty_str(m, "creationTimestamp");
     if created(new) != created(old) {
         let value = go_time(created(new).unwrap_or("0001-01-01T00:00:00Z"));
-        causes.push(Cause::invalid("metadata.creationTimestamp", &value, "field is immutable"));
+        causes.push(Cause::invalid(
+            "metadata.creationTimestamp",
+            &value,
+            "field is immutable",
+        ));
     }
     let deleted = |m| non_empty_str(m, "deletionTimestamp");
     if deleted(new) != deleted(old) {
         let value = deleted(new).map_or_else(|| "null".to_owned(), go_time);
-        causes.push(Cause::invalid("metadata.deletionTimestamp", &value, "field is immutable"));
+        causes.push(Cause::invalid(
+            "metadata.deletionTimestamp",
+            &value,
+            "field is immutable",
+        ));
     }
     let grace = |m: &Value| m.get("deletionGracePeriodSeconds").and_then(Value::as_i64);
     if grace(new) != grace(old) {
@@ -621,7 +720,10 @@ pub(crate) fn validate_object_meta_update(old: &Value, new: &Value) -> Vec<Cause
 }
 
 fn non_empty_str<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
-    object.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    object
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// A timestamp as Go's `time.Time.String()` prints it (how a metav1.Time shows in a message),
@@ -650,7 +752,11 @@ fn str_member<'a>(object: &'a Value, key: &str) -> &'a str {
 /// The string-valued entries of a JSON object (labels, annotations).
 fn string_map(map: Option<&Value>) -> Vec<(&str, &str)> {
     map.and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -771,4 +877,483 @@ fn next_random(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case \
+        alphanumeric characters, '-' or '.', and must start and end with an alphanumeric \
+        character (e.g. 'example.com', regex used for validation is \
+        '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+    fn meta_causes(meta: Value) -> Vec<Cause> {
+        validate_object_meta(&meta, true, NameRule::DnsSubdomain)
+    }
+
+    fn messages(causes: &[Cause]) -> Vec<String> {
+        causes.iter().map(Cause::error_string).collect()
+    }
+
+    #[test]
+    fn invalid_name_message_matches_the_api_server() {
+        let causes = meta_causes(json!({"name": "Foo", "namespace": "default"}));
+        assert_eq!(
+            invalid_message("ConfigMap", "Foo", &causes),
+            format!(
+                "ConfigMap \"Foo\" is invalid: metadata.name: Invalid value: \"Foo\": \
+                 {SUBDOMAIN_MSG}"
+            )
+        );
+        assert_eq!(
+            causes[0].to_json(),
+            json!({
+                "reason": "FieldValueInvalid",
+                "message": format!("Invalid value: \"Foo\": {SUBDOMAIN_MSG}"),
+                "field": "metadata.name",
+            })
+        );
+    }
+
+    #[test]
+    fn several_causes_are_bracketed_and_repeated_ones_listed_once() {
+        let name = "a".repeat(254) + "_";
+        let mut causes = meta_causes(json!({"name": name, "namespace": "default"}));
+        causes.push(causes[0].clone());
+        let quoted = go_quote(&name);
+        assert_eq!(
+            invalid_message("Widget.example.com", &name, &causes),
+            format!(
+                "Widget.example.com {quoted} is invalid: [metadata.name: Invalid value: {quoted}: \
+                 must be no more than 253 characters, metadata.name: Invalid value: {quoted}: \
+                 {SUBDOMAIN_MSG}]"
+            )
+        );
+        assert_eq!(
+            invalid_message("ConfigMap", "x", &[]),
+            "ConfigMap \"x\" is invalid"
+        );
+    }
+
+    #[test]
+    fn missing_name_and_generate_name_is_a_required_value() {
+        let causes = meta_causes(json!({"namespace": "default"}));
+        assert_eq!(
+            invalid_message("ConfigMap", "", &causes),
+            "ConfigMap \"\" is invalid: metadata.name: Required value: name or generateName is \
+             required"
+        );
+        assert_eq!(causes[0].reason, FIELD_VALUE_REQUIRED);
+    }
+
+    #[test]
+    fn namespace_is_required_for_namespaced_kinds_and_forbidden_for_cluster_scoped_ones() {
+        let missing = meta_causes(json!({"name": "a"}));
+        assert_eq!(messages(&missing), ["metadata.namespace: Required value"]);
+        assert_eq!(
+            missing[0].to_json(),
+            json!({
+                "reason": "FieldValueRequired",
+                "message": "Required value",
+                "field": "metadata.namespace",
+            })
+        );
+        let cluster = validate_object_meta(
+            &json!({"name": "a", "namespace": "x"}),
+            false,
+            NameRule::DnsLabel,
+        );
+        assert_eq!(
+            messages(&cluster),
+            ["metadata.namespace: Forbidden: not allowed on this type"]
+        );
+        let bad = meta_causes(json!({"name": "a", "namespace": "my.ns"}));
+        assert_eq!(
+            messages(&bad),
+            ["metadata.namespace: Invalid value: \"my.ns\": must not contain dots"]
+        );
+    }
+
+    #[test]
+    fn generate_name_may_end_with_a_dash_but_must_otherwise_be_a_valid_name() {
+        let ok =
+            meta_causes(json!({"generateName": "web-", "name": "web-x7k2p", "namespace": "d"}));
+        assert!(ok.is_empty(), "{ok:?}");
+        let bad =
+            meta_causes(json!({"generateName": "Web-", "name": "Web-x7k2p", "namespace": "d"}));
+        let fields: Vec<&str> = bad.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["metadata.generateName", "metadata.name"]);
+        assert!(
+            bad[0]
+                .message
+                .starts_with("Invalid value: \"Web-\": a lowercase RFC 1123")
+        );
+        assert!(!NameRule::DnsSubdomain.check("-", true).is_empty());
+        assert!(NameRule::DnsLabel.check("a-", true).is_empty());
+    }
+
+    #[test]
+    fn each_name_rule_reports_its_own_messages() {
+        assert_eq!(is_dns1123_label("a.b"), ["must not contain dots"]);
+        assert_eq!(
+            is_dns1123_label("A"),
+            [
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \
+              '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or \
+              '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+            ]
+        );
+        assert_eq!(
+            is_dns1035_label("1abc"),
+            [
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start \
+              with an alphabetic character, and end with an alphanumeric character (e.g. \
+              'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+            ]
+        );
+        assert_eq!(
+            is_dns1123_subdomain(&"a".repeat(254)),
+            ["must be no more than 253 characters"]
+        );
+        assert_eq!(is_dns1123_subdomain(""), [SUBDOMAIN_MSG]);
+        assert!(is_dns1123_subdomain("example.com").is_empty());
+        assert!(is_dns1123_subdomain("a..b").len() == 1);
+    }
+
+    #[test]
+    fn path_segment_names_only_forbid_slashes_percents_and_dot_names() {
+        assert!(
+            NameRule::PathSegment
+                .check("System:Admin_Role", false)
+                .is_empty()
+        );
+        assert_eq!(
+            is_valid_path_segment_name("a/b%c"),
+            ["may not contain '/'", "may not contain '%'"]
+        );
+        assert_eq!(is_valid_path_segment_name(".."), ["may not be '..'"]);
+        assert!(NameRule::PathSegment.check("..", true).is_empty());
+    }
+
+    #[test]
+    fn qualified_names_report_apimachinery_label_key_messages() {
+        let name_part = "name part must consist of alphanumeric characters, '-', '_' or '.', and \
+            must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or \
+            '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+        assert!(is_qualified_name("example.com/My_Name.1").is_empty());
+        assert_eq!(is_qualified_name("-a"), [name_part]);
+        assert_eq!(
+            is_qualified_name("a/"),
+            [
+                "name part must be non-empty".to_owned(),
+                name_part.to_owned()
+            ]
+        );
+        assert_eq!(is_qualified_name("/a"), ["prefix part must be non-empty"]);
+        assert_eq!(
+            is_qualified_name(&"a".repeat(64)),
+            ["name part must be no more than 63 bytes"]
+        );
+        assert_eq!(
+            is_qualified_name("a/b/c"),
+            [
+                "a valid label key must consist of alphanumeric characters, '-', '_' or '.', and \
+              must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  \
+              or '123-abc', regex used for validation is \
+              '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') \
+              with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            ]
+        );
+        assert_eq!(
+            is_qualified_name("app.kubernetes_io/name"),
+            [format!("prefix part {SUBDOMAIN_MSG}")]
+        );
+    }
+
+    #[test]
+    fn label_values_may_be_empty_but_must_start_and_end_alphanumeric() {
+        assert!(is_valid_label_value("").is_empty());
+        assert!(is_valid_label_value("v1.2_3-x").is_empty());
+        assert_eq!(
+            is_valid_label_value("-x"),
+            [
+                "a valid label must be an empty string or consist of alphanumeric characters, '-', \
+              '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  \
+              or 'my_value',  or '12345', regex used for validation is \
+              '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+            ]
+        );
+        assert_eq!(
+            is_valid_label_value(&"a".repeat(64)),
+            ["must be no more than 63 bytes"]
+        );
+    }
+
+    #[test]
+    fn label_and_annotation_errors_are_reported_at_the_map_field() {
+        let causes = meta_causes(json!({
+            "name": "a",
+            "namespace": "d",
+            "labels": {"ok": "yes", "bad key": "v", "k": "bad value"},
+            "annotations": {"Example.COM/Upper": "fine", "a b": "x"},
+        }));
+        let fields: Vec<&str> = causes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["metadata.labels", "metadata.labels", "metadata.annotations"]
+        );
+        assert!(
+            causes[0]
+                .message
+                .starts_with("Invalid value: \"bad key\": name part must")
+        );
+        assert!(
+            causes[1]
+                .message
+                .starts_with("Invalid value: \"bad value\": a valid label")
+        );
+        assert!(
+            causes[2]
+                .message
+                .starts_with("Invalid value: \"a b\": name part must")
+        );
+    }
+
+    #[test]
+    fn annotations_over_256_kib_in_total_are_too_long() {
+        let big = "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT_B / 2);
+        let fits =
+            json!({"name": "a", "namespace": "d", "annotations": {"a": big[1..], "b": big[1..]}});
+        assert!(meta_causes(fits).is_empty());
+        let over = json!({"name": "a", "namespace": "d", "annotations": {"a": big, "b": big}});
+        let causes = meta_causes(over);
+        assert_eq!(
+            messages(&causes),
+            ["metadata.annotations: Too long: may not be more than 262144 bytes"]
+        );
+        assert_eq!(causes[0].reason, FIELD_VALUE_TOO_LONG);
+    }
+
+    #[test]
+    fn a_second_controller_reference_is_rejected_with_the_real_message() {
+        let causes = meta_causes(json!({"name": "a", "namespace": "d", "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "one", "uid": "u1",
+             "controller": true},
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "two", "uid": "u2",
+             "controller": true, "blockOwnerDeletion": true},
+        ]}));
+        assert_eq!(
+            messages(&causes),
+            ["metadata.ownerReferences: Invalid value: \
+              [{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"one\",\
+              \"uid\":\"u1\",\"controller\":true},{\"apiVersion\":\"apps/v1\",\
+              \"kind\":\"ReplicaSet\",\"name\":\"two\",\"uid\":\"u2\",\"controller\":true,\
+              \"blockOwnerDeletion\":true}]: \
+              Only one reference can have Controller set to true. Found \"true\" in references for \
+              ReplicaSet/one and ReplicaSet/two"]
+        );
+    }
+
+    #[test]
+    fn owner_references_need_a_version_kind_name_and_uid() {
+        let causes = meta_causes(json!({"name": "a", "namespace": "d", "ownerReferences": [
+            {"apiVersion": "apps/", "kind": "", "name": "x"},
+        ]}));
+        assert_eq!(
+            messages(&causes),
+            [
+                "metadata.ownerReferences.apiVersion: Invalid value: \"apps/\": version must not \
+                 be empty",
+                "metadata.ownerReferences.kind: Invalid value: \"\": must not be empty",
+                "metadata.ownerReferences.uid: Invalid value: \"\": must not be empty",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_core_event_cannot_own_objects() {
+        let causes = meta_causes(json!({"name": "a", "namespace": "d", "ownerReferences": [
+            {"apiVersion": "v1", "kind": "Event", "name": "e", "uid": "u"},
+        ]}));
+        assert_eq!(
+            messages(&causes),
+            [
+                "metadata.ownerReferences: Invalid value: {\"apiVersion\":\"v1\",\
+                 \"kind\":\"Event\",\
+              \"name\":\"e\",\"uid\":\"u\"}: /v1, Kind=Event is disallowed from being an owner"
+            ]
+        );
+    }
+
+    #[test]
+    fn finalizers_must_be_qualified_and_not_orphan_and_foreground_together() {
+        let causes = meta_causes(json!({"name": "a", "namespace": "d",
+            "finalizers": ["example.com/ok", "cleanup", "a/b/c", "orphan", "foregroundDeletion"]}));
+        assert_eq!(causes.len(), 2, "{causes:?}");
+        assert!(
+            causes[0]
+                .message
+                .starts_with("Invalid value: \"a/b/c\": a valid label key")
+        );
+        assert_eq!(
+            causes[1].error_string(),
+            "metadata.finalizers: Invalid value: [\"example.com/ok\",\"cleanup\",\"a/b/c\",\
+             \"orphan\",\"foregroundDeletion\"]: finalizer orphan and foregroundDeletion cannot be \
+             both set"
+        );
+    }
+
+    #[test]
+    fn an_unqualified_custom_finalizer_is_only_a_warning() {
+        let new = json!({"name": "a", "namespace": "d",
+            "finalizers": ["cleanup", "kubernetes", "example.com/x"]});
+        assert!(meta_causes(new.clone()).is_empty());
+        assert_eq!(
+            finalizer_warnings(&new, None),
+            [
+                "metadata.finalizers: \"cleanup\": prefer a domain-qualified finalizer name \
+                 including \
+              a path (/) to avoid accidental conflicts with other finalizer writers"
+            ]
+        );
+        let old = json!({"finalizers": ["cleanup"]});
+        assert!(finalizer_warnings(&new, Some(&old)).is_empty());
+    }
+
+    #[test]
+    fn an_update_cannot_add_finalizers_while_the_object_is_being_deleted() {
+        let deleted = "2024-05-01T10:00:00Z";
+        let old = json!({"name": "a", "finalizers": ["x/a"], "deletionTimestamp": deleted});
+        let new =
+            json!({"name": "a", "finalizers": ["x/c", "x/a", "x/b"], "deletionTimestamp": deleted});
+        assert_eq!(
+            messages(&validate_object_meta_update(&old, &new)),
+            [
+                "metadata.finalizers: Forbidden: no new finalizers can be added if the object is \
+                 being \
+              deleted, found new finalizers []string{\"x/b\", \"x/c\"}"
+            ]
+        );
+        let removing = json!({"name": "a", "deletionTimestamp": deleted});
+        assert!(validate_object_meta_update(&old, &removing).is_empty());
+    }
+
+    #[test]
+    fn an_update_cannot_change_identity_or_deletion_fields() {
+        let created = "2024-05-01T10:00:00Z";
+        let old = json!({"name": "a", "namespace": "d", "uid": "u1", "creationTimestamp": created});
+        let new = json!({"name": "b", "namespace": "e", "uid": "u2", "creationTimestamp": created,
+            "deletionTimestamp": "2024-05-02T11:30:00Z", "deletionGracePeriodSeconds": 0});
+        assert_eq!(
+            messages(&validate_object_meta_update(&old, &new)),
+            [
+                "metadata.name: Invalid value: \"b\": field is immutable",
+                "metadata.namespace: Invalid value: \"e\": field is immutable",
+                "metadata.uid: Invalid value: \"u2\": field is immutable",
+                "metadata.deletionTimestamp: Invalid value: 2024-05-02 11:30:00 +0000 UTC: field \
+                 is immutable",
+                "metadata.deletionGracePeriodSeconds: Invalid value: 0: field is immutable",
+            ]
+        );
+        let moved = json!({"name": "a", "namespace": "d", "uid": "u1",
+            "creationTimestamp": "2024-05-01T10:00:00.5Z"});
+        assert_eq!(
+            messages(&validate_object_meta_update(&old, &moved)),
+            [
+                "metadata.creationTimestamp: Invalid value: 2024-05-01 10:00:00.5 +0000 UTC: field \
+                 is immutable"
+            ]
+        );
+    }
+
+    #[test]
+    fn generation_must_not_decrease_or_be_negative() {
+        let old = json!({"name": "a", "generation": 3});
+        let new = json!({"name": "a", "generation": 2});
+        assert_eq!(
+            messages(&validate_object_meta_update(&old, &new)),
+            ["metadata.generation: Invalid value: 2: must not be decremented"]
+        );
+        let causes = meta_causes(json!({"name": "a", "namespace": "d", "generation": -1}));
+        assert_eq!(
+            messages(&causes),
+            ["metadata.generation: Invalid value: -1: must be greater than or equal to 0"]
+        );
+    }
+
+    #[test]
+    fn generated_names_use_the_apimachinery_alphabet_and_fit_in_63_characters() {
+        let mut state = 7;
+        let first = generate_name_suffix(&mut state);
+        let second = generate_name_suffix(&mut state);
+        assert_eq!(first.len(), 5);
+        assert_ne!(first, second);
+        assert!(first.bytes().all(|b| SUFFIX_ALPHABET.contains(&b)));
+        let long = generate_name(&"p".repeat(70), &mut state);
+        assert_eq!(long.len(), 63);
+        assert!(long.starts_with(&"p".repeat(58)));
+        assert!(generate_name(&"é".repeat(40), &mut state).len() <= 63);
+    }
+
+    #[test]
+    fn go_quote_escapes_like_strconv_quote() {
+        assert_eq!(
+            go_quote("a\"b\\c\n\u{7}\u{1}é\u{a0}"),
+            "\"a\\\"b\\\\c\\n\\a\\x01é\\u00a0\""
+        );
+        assert_eq!(go_json(&json!("<&>")), "\"\\u003c\\u0026\\u003e\"");
+        let required = Cause::required("", "");
+        assert_eq!(
+            required.to_json(),
+            json!({"reason": "FieldValueRequired", "message": "Required value"})
+        );
+        let unsupported = Cause::not_supported("spec.type", "\"x\"", &["A", "B"]);
+        assert_eq!(
+            unsupported.message,
+            "Unsupported value: \"x\": supported values: \"A\", \"B\""
+        );
+        assert_eq!(
+            Cause::duplicate("f", "\"x\"").message,
+            "Duplicate value: \"x\""
+        );
+    }
+
+    #[test]
+    fn validators_never_panic_on_random_input() {
+        let alphabet: Vec<char> = "aZ09-_./%~ :é\u{0}\"\\\n".chars().collect();
+        let mut state = 42;
+        for _ in 0..500 {
+            let len = (next_random(&mut state) % 80) as usize;
+            let text: String = (0..len)
+                .map(|_| alphabet[(next_random(&mut state) % alphabet.len() as u64) as usize])
+                .collect();
+            for rule in [
+                NameRule::DnsSubdomain,
+                NameRule::DnsLabel,
+                NameRule::Dns1035Label,
+                NameRule::PathSegment,
+            ] {
+                let _ = rule.check(&text, true);
+                let _ = rule.check(&text, false);
+            }
+            let _ = is_qualified_name(&text);
+            let _ = is_valid_label_value(&text);
+            let meta = json!({"name": text, "generateName": text, "namespace": text,
+                "labels": {text.clone(): text}, "finalizers": [text],
+                "ownerReferences": [{"apiVersion": text}],
+                "deletionTimestamp": text, "creationTimestamp": text});
+            let _ = validate_object_meta(&meta, true, NameRule::DnsSubdomain);
+            let _ = validate_object_meta_update(&meta, &json!({"finalizers": [text, "x"]}));
+            let _ = generate_name(&text, &mut state);
+        }
+        let _ = validate_object_meta(&json!(null), false, NameRule::DnsLabel);
+        let _ = validate_object_meta(
+            &json!({"name": 5, "labels": [1], "ownerReferences": {}}),
+            true,
+            NameRule::DnsLabel,
+        );
+    }
 }

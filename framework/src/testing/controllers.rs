@@ -27,7 +27,10 @@ use super::write::{commit_update, now, prepare_update};
 const APIEXTENSIONS: &str = "apiextensions.k8s.io";
 const CONTROLLER_MANAGER: &str = "kube-controller-manager";
 
-pub(crate) async fn run(inner: Weak<Inner>, mut changes: UnboundedReceiver<(GroupResource, Arc<Event>)>) {
+pub(crate) async fn run(
+    inner: Weak<Inner>,
+    mut changes: UnboundedReceiver<(GroupResource, Arc<Event>)>,
+) {
     // Ends when the server is dropped: the sender lives in its store.
     while let Some((gr, event)) = changes.recv().await {
         let Some(inner) = inner.upgrade() else { return };
@@ -90,14 +93,28 @@ fn react(state: &mut State, gc: bool, gr: &GroupResource, event: &Event) {
 fn finalizers(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Writes `new` over the stored object as an internal controller would (Update semantics).
-fn write(state: &mut State, gr: &GroupResource, key: &ObjKey, sub: Option<&str>, manager: &str, new: Value) {
+fn write(
+    state: &mut State,
+    gr: &GroupResource,
+    key: &ObjKey,
+    sub: Option<&str>,
+    manager: &str,
+    new: Value,
+) {
     let Some(rt) = type_of(state, gr) else { return };
-    let Some(old) = state.store.get(gr, key) else { return };
+    let Some(old) = state.store.get(gr, key) else {
+        return;
+    };
     if let Ok(prepared) = prepare_update(&rt, &old.value, new, sub, manager) {
         let _ = commit_update(state, &rt, key, &old, prepared, false);
     }
@@ -105,14 +122,24 @@ fn write(state: &mut State, gr: &GroupResource, key: &ObjKey, sub: Option<&str>,
 
 fn delete(state: &mut State, gr: &GroupResource, key: &ObjKey, propagation: Propagation) {
     let Some(rt) = type_of(state, gr) else { return };
-    let opts = DeleteOptions { propagation: Some(propagation), ..Default::default() };
+    let opts = DeleteOptions {
+        propagation: Some(propagation),
+        ..Default::default()
+    };
     let _ = delete_object(state, &rt, key, &opts);
 }
 
 /// The garbage collector's verdict on one dependent.
 fn collect(state: &mut State, gr: &GroupResource, key: &ObjKey) {
-    let Some(obj) = state.store.get(gr, key) else { return };
-    let refs = obj.value.pointer("/metadata/ownerReferences").and_then(Value::as_array).cloned().unwrap_or_default();
+    let Some(obj) = state.store.get(gr, key) else {
+        return;
+    };
+    let refs = obj
+        .value
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if refs.is_empty() {
         return;
     }
@@ -121,11 +148,19 @@ fn collect(state: &mut State, gr: &GroupResource, key: &ObjKey) {
     let mut waiting = Vec::new();
     for r in &refs {
         let uid = r["uid"].as_str().unwrap_or_default();
-        match state.store.by_uid(uid).and_then(|(ogr, okey)| state.store.get(&ogr, &okey)) {
+        match state
+            .store
+            .by_uid(uid)
+            .and_then(|(ogr, okey)| state.store.get(&ogr, &okey))
+        {
             None => dangling.push(uid.to_string()),
             Some(owner) => {
                 let deleting = owner.value.pointer("/metadata/deletionTimestamp").is_some();
-                if deleting && finalizers(&owner.value).iter().any(|f| f == "foregroundDeletion") {
+                if deleting
+                    && finalizers(&owner.value)
+                        .iter()
+                        .any(|f| f == "foregroundDeletion")
+                {
                     waiting.push(uid.to_string());
                 } else {
                     alive += 1;
@@ -152,7 +187,9 @@ fn collect(state: &mut State, gr: &GroupResource, key: &ObjKey) {
     if obj.value.pointer("/metadata/deletionTimestamp").is_some() {
         return;
     }
-    let has_dependents = obj.uid().is_some_and(|u| !state.store.dependents_of(u).is_empty());
+    let has_dependents = obj
+        .uid()
+        .is_some_and(|u| !state.store.dependents_of(u).is_empty());
     let policy = if !waiting.is_empty() && has_dependents {
         Propagation::Foreground
     } else {
@@ -163,11 +200,15 @@ fn collect(state: &mut State, gr: &GroupResource, key: &ObjKey) {
 
 /// Completes `foregroundDeletion` and `orphan` for an owner being deleted.
 fn finish_owner(state: &mut State, gr: &GroupResource, key: &ObjKey) {
-    let Some(owner) = state.store.get(gr, key) else { return };
+    let Some(owner) = state.store.get(gr, key) else {
+        return;
+    };
     if owner.value.pointer("/metadata/deletionTimestamp").is_none() {
         return;
     }
-    let Some(uid) = owner.uid().map(String::from) else { return };
+    let Some(uid) = owner.uid().map(String::from) else {
+        return;
+    };
     let fins = finalizers(&owner.value);
     if fins.iter().any(|f| f == "orphan") {
         for (dgr, dkey) in state.store.dependents_of(&uid) {
@@ -175,7 +216,12 @@ fn finish_owner(state: &mut State, gr: &GroupResource, key: &ObjKey) {
                 let mut new = dep.value.clone();
                 let refs: Vec<Value> = new["metadata"]["ownerReferences"]
                     .as_array()
-                    .map(|a| a.iter().filter(|r| r["uid"] != uid.as_str()).cloned().collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter(|r| r["uid"] != uid.as_str())
+                            .cloned()
+                            .collect()
+                    })
                     .unwrap_or_default();
                 new["metadata"]["ownerReferences"] = json!(refs);
                 write(state, &dgr, &dkey, None, CONTROLLER_MANAGER, new);
@@ -188,13 +234,21 @@ fn finish_owner(state: &mut State, gr: &GroupResource, key: &ObjKey) {
             collect(state, dgr, dkey);
         }
         // Only dependents that block their owner's deletion keep it waiting.
-        let blocking = state.store.dependents_of(&uid).into_iter().any(|(dgr, dkey)| {
-            state.store.get(&dgr, &dkey).is_some_and(|d| {
-                d.value["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|r| r["uid"] == uid.as_str() && r["blockOwnerDeletion"] == true))
-            })
-        });
+        let blocking = state
+            .store
+            .dependents_of(&uid)
+            .into_iter()
+            .any(|(dgr, dkey)| {
+                state.store.get(&dgr, &dkey).is_some_and(|d| {
+                    d.value["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|a| {
+                            a.iter().any(|r| {
+                                r["uid"] == uid.as_str() && r["blockOwnerDeletion"] == true
+                            })
+                        })
+                })
+            });
         if !blocking {
             remove_finalizer(state, gr, key, "foregroundDeletion");
         }
@@ -202,18 +256,28 @@ fn finish_owner(state: &mut State, gr: &GroupResource, key: &ObjKey) {
 }
 
 fn remove_finalizer(state: &mut State, gr: &GroupResource, key: &ObjKey, finalizer: &str) {
-    let Some(obj) = state.store.get(gr, key) else { return };
+    let Some(obj) = state.store.get(gr, key) else {
+        return;
+    };
     let mut new = obj.value.clone();
-    let kept: Vec<String> = finalizers(&obj.value).into_iter().filter(|f| f != finalizer).collect();
+    let kept: Vec<String> = finalizers(&obj.value)
+        .into_iter()
+        .filter(|f| f != finalizer)
+        .collect();
     new["metadata"]["finalizers"] = json!(kept);
     write(state, gr, key, None, CONTROLLER_MANAGER, new);
 }
 
 /// Empties a terminating namespace, then lets it go.
 fn sync_namespace(state: &mut State, name: &str) {
-    let ns_gr = GroupResource { group: String::new(), resource: "namespaces".into() };
+    let ns_gr = GroupResource {
+        group: String::new(),
+        resource: "namespaces".into(),
+    };
     let ns_key = (String::new(), name.to_string());
-    let Some(ns) = state.store.get(&ns_gr, &ns_key) else { return };
+    let Some(ns) = state.store.get(&ns_gr, &ns_key) else {
+        return;
+    };
     if ns.value.pointer("/metadata/deletionTimestamp").is_none() {
         return;
     }
@@ -225,7 +289,13 @@ fn sync_namespace(state: &mut State, name: &str) {
         let keys: Vec<ObjKey> = state
             .store
             .resource_ref(&gr)
-            .map(|rs| rs.objects().keys().filter(|k| k.0 == name).cloned().collect())
+            .map(|rs| {
+                rs.objects()
+                    .keys()
+                    .filter(|k| k.0 == name)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         for key in keys {
             delete(state, &gr, &key, Propagation::Background);
@@ -237,7 +307,14 @@ fn sync_namespace(state: &mut State, name: &str) {
     if remaining == 0 {
         let mut new = ns.value.clone();
         new["spec"]["finalizers"] = json!([]);
-        write(state, &ns_gr, &ns_key, Some("finalize"), "kube-controller-manager", new);
+        write(
+            state,
+            &ns_gr,
+            &ns_key,
+            Some("finalize"),
+            "kube-controller-manager",
+            new,
+        );
     }
 }
 
@@ -247,9 +324,14 @@ fn condition(kind: &str, reason: &str, message: &str) -> Value {
 
 /// Drives one CRD through its lifecycle.
 fn sync_crd(state: &mut State, name: &str) {
-    let crds = GroupResource { group: APIEXTENSIONS.into(), resource: "customresourcedefinitions".into() };
+    let crds = GroupResource {
+        group: APIEXTENSIONS.into(),
+        resource: "customresourcedefinitions".into(),
+    };
     let key = (String::new(), name.to_string());
-    let Some(gr) = crd::group_resource_of_name(name) else { return };
+    let Some(gr) = crd::group_resource_of_name(name) else {
+        return;
+    };
     let Some(stored) = state.store.get(&crds, &key) else {
         // Gone: stop serving its resources.
         state.registry.remove(&gr);
@@ -260,14 +342,26 @@ fn sync_crd(state: &mut State, name: &str) {
     if obj.pointer("/metadata/deletionTimestamp").is_some() {
         if !crd::condition_true(&obj, "Terminating") {
             let mut new = obj.clone();
-            push_condition(&mut new, condition("Terminating", "InstanceDeletionInProgress", "CustomResource deletion is in progress"));
+            push_condition(
+                &mut new,
+                condition(
+                    "Terminating",
+                    "InstanceDeletionInProgress",
+                    "CustomResource deletion is in progress",
+                ),
+            );
             write(state, &crds, &key, Some("status"), "kube-apiserver", new);
         }
         if state.registry.storage_type(&gr).is_some() {
-            let keys: Vec<ObjKey> = state.store.resource_ref(&gr).map(|rs| rs.objects().keys().cloned().collect()).unwrap_or_default();
+            let keys: Vec<ObjKey> = state
+                .store
+                .resource_ref(&gr)
+                .map(|rs| rs.objects().keys().cloned().collect())
+                .unwrap_or_default();
             for k in &keys {
                 if let Some(rt) = type_of(state, &gr) {
-                    let _: Option<Deleted> = delete_object(state, &rt, k, &DeleteOptions::default()).ok();
+                    let _: Option<Deleted> =
+                        delete_object(state, &rt, k, &DeleteOptions::default()).ok();
                 }
             }
         }
@@ -278,16 +372,28 @@ fn sync_crd(state: &mut State, name: &str) {
         return;
     }
     let accepted = crd::accepted_names(&obj);
-    if !crd::condition_true(&obj, "NamesAccepted") || obj.pointer("/status/acceptedNames") != Some(&accepted) {
+    if !crd::condition_true(&obj, "NamesAccepted")
+        || obj.pointer("/status/acceptedNames") != Some(&accepted)
+    {
         let mut new = obj.clone();
         new["status"]["acceptedNames"] = accepted;
-        push_condition(&mut new, condition("NamesAccepted", "NoConflicts", "no conflicts found"));
+        push_condition(
+            &mut new,
+            condition("NamesAccepted", "NoConflicts", "no conflicts found"),
+        );
         write(state, &crds, &key, Some("status"), "kube-apiserver", new);
         return;
     }
     if !crd::condition_true(&obj, "Established") {
         let mut new = obj.clone();
-        push_condition(&mut new, condition("Established", "InitialNamesAccepted", "the initial names have been accepted"));
+        push_condition(
+            &mut new,
+            condition(
+                "Established",
+                "InitialNamesAccepted",
+                "the initial names have been accepted",
+            ),
+        );
         register(state, &gr, &obj);
         write(state, &crds, &key, Some("status"), "kube-apiserver", new);
         return;
@@ -301,7 +407,11 @@ fn sync_crd(state: &mut State, name: &str) {
         .and_then(|v| v["name"].as_str())
         .map(String::from);
     if let Some(storage) = storage {
-        let stored_versions = obj.pointer("/status/storedVersions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let stored_versions = obj
+            .pointer("/status/storedVersions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if !stored_versions.iter().any(|v| v == storage.as_str()) {
             let mut new = obj.clone();
             let mut sv = stored_versions;
@@ -323,7 +433,10 @@ fn push_condition(crd_obj: &mut Value, cond: Value) {
     if !crd_obj["status"].is_object() {
         crd_obj["status"] = json!({});
     }
-    let mut conds = crd_obj["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let mut conds = crd_obj["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     conds.retain(|c| c["type"] != cond["type"]);
     conds.push(cond);
     crd_obj["status"]["conditions"] = json!(conds);

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::kinds::{GroupResource, Generation, ResourceType, ScalePaths};
+use super::kinds::{Generation, GroupResource, ResourceType, ScalePaths};
 use super::server::State;
 use super::validation::{Cause, NameRule, is_dns1123_label, is_dns1123_subdomain};
 
@@ -18,7 +18,11 @@ fn invalid(field: &str, value: &Value, why: &str) -> Cause {
         Value::String(s) => format!("{s:?}"),
         other => other.to_string(),
     };
-    Cause { reason: "FieldValueInvalid", message: format!("Invalid value: {shown}: {why}"), field: field.into() }
+    Cause {
+        reason: "FieldValueInvalid",
+        message: format!("Invalid value: {shown}: {why}"),
+        field: field.into(),
+    }
 }
 
 fn required(field: &str, why: Option<&str>) -> Cause {
@@ -26,11 +30,17 @@ fn required(field: &str, why: Option<&str>) -> Cause {
         Some(w) => format!("Required value: {w}"),
         None => "Required value".into(),
     };
-    Cause { reason: "FieldValueRequired", message, field: field.into() }
+    Cause {
+        reason: "FieldValueRequired",
+        message,
+        field: field.into(),
+    }
 }
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// The apiextensions rules for a CRD (and, on update, what may not change).
@@ -41,7 +51,11 @@ pub(crate) fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
     let kind = str_at(crd, "/spec/names/kind");
     let name = str_at(crd, "/metadata/name");
     if !plural.is_empty() && !group.is_empty() && name != format!("{plural}.{group}") {
-        causes.push(invalid("metadata.name", &json!(name), "must be spec.names.plural+\".\"+spec.group"));
+        causes.push(invalid(
+            "metadata.name",
+            &json!(name),
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
     }
     if group.is_empty() {
         causes.push(required("spec.group", None));
@@ -50,7 +64,11 @@ pub(crate) fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
             causes.push(invalid("spec.group", &json!(group), &why));
         }
         if !group.contains('.') {
-            causes.push(invalid("spec.group", &json!(group), "should be a domain with at least one dot"));
+            causes.push(invalid(
+                "spec.group",
+                &json!(group),
+                "should be a domain with at least one dot",
+            ));
         }
     }
     if plural.is_empty() {
@@ -71,19 +89,33 @@ pub(crate) fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
     } else if !kind.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         || !kind.chars().all(|c| c.is_ascii_alphanumeric())
     {
-        causes.push(invalid("spec.names.kind", &json!(kind), "may have mixed case, but should otherwise match: [a-z]([-a-z0-9]*[a-z0-9])?"));
+        causes.push(invalid(
+            "spec.names.kind",
+            &json!(kind),
+            "may have mixed case, but should otherwise match: [a-z]([-a-z0-9]*[a-z0-9])?",
+        ));
     }
     let scope = str_at(crd, "/spec/scope");
     if scope != "Cluster" && scope != "Namespaced" {
         causes.push(Cause {
             reason: "FieldValueNotSupported",
-            message: format!("Unsupported value: {scope:?}: supported values: \"Cluster\", \"Namespaced\""),
+            message: format!(
+                "Unsupported value: {scope:?}: supported values: \"Cluster\", \"Namespaced\""
+            ),
             field: "spec.scope".into(),
         });
     }
-    let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if versions.is_empty() {
-        causes.push(invalid("spec.versions", &json!(versions), "must have exactly one version marked as storage version"));
+        causes.push(invalid(
+            "spec.versions",
+            &json!(versions),
+            "must have exactly one version marked as storage version",
+        ));
     } else {
         let storage = versions.iter().filter(|v| v["storage"] == true).count();
         if storage != 1 {
@@ -94,7 +126,11 @@ pub(crate) fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
             ));
         }
         if !versions.iter().any(|v| v["served"] == true) {
-            causes.push(invalid("spec.versions", &json!(format!("{} versions", versions.len())), "must have at least one version marked as served"));
+            causes.push(invalid(
+                "spec.versions",
+                &json!(format!("{} versions", versions.len())),
+                "must have at least one version marked as served",
+            ));
         }
         let mut seen = Vec::new();
         for (i, v) in versions.iter().enumerate() {
@@ -115,8 +151,13 @@ pub(crate) fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
                 }
                 seen.push(name);
             }
-            if v.pointer("/schema/openAPIV3Schema").is_none_or(Value::is_null) {
-                causes.push(required(&format!("{at}.schema.openAPIV3Schema"), Some("schemas are required")));
+            if v.pointer("/schema/openAPIV3Schema")
+                .is_none_or(Value::is_null)
+            {
+                causes.push(required(
+                    &format!("{at}.schema.openAPIV3Schema"),
+                    Some("schemas are required"),
+                ));
             }
         }
     }
@@ -130,7 +171,10 @@ pub(crate) fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
 
 /// What the apiserver adds to a CRD it creates.
 pub(crate) fn prepare_create(crd: &mut Value) {
-    let fins = crd["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+    let fins = crd["metadata"]["finalizers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if !fins.iter().any(|f| f == CLEANUP_FINALIZER) {
         let mut fins = fins;
         fins.push(json!(CLEANUP_FINALIZER));
@@ -139,7 +183,12 @@ pub(crate) fn prepare_create(crd: &mut Value) {
     let storage: Vec<Value> = crd
         .pointer("/spec/versions")
         .and_then(Value::as_array)
-        .map(|vs| vs.iter().filter(|v| v["storage"] == true).map(|v| v["name"].clone()).collect())
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v["storage"] == true)
+                .map(|v| v["name"].clone())
+                .collect()
+        })
         .unwrap_or_default();
     crd["status"] = json!({"acceptedNames": {"plural": "", "kind": ""}, "storedVersions": storage});
 }
@@ -147,18 +196,27 @@ pub(crate) fn prepare_create(crd: &mut Value) {
 /// The (group, plural) a CRD named `plural.group` defines.
 pub(crate) fn group_resource_of_name(name: &str) -> Option<GroupResource> {
     let (plural, group) = name.split_once('.')?;
-    Some(GroupResource { group: group.into(), resource: plural.into() })
+    Some(GroupResource {
+        group: group.into(),
+        resource: plural.into(),
+    })
 }
 
 pub(crate) fn condition_true(crd: &Value, kind: &str) -> bool {
     crd.pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == kind && c["status"] == "True"))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == kind && c["status"] == "True")
+        })
 }
 
 /// Whether the CRD serving this custom resource is being deleted.
 pub(crate) fn is_terminating(state: &State, rt: &ResourceType) -> bool {
-    let crds = GroupResource { group: "apiextensions.k8s.io".into(), resource: "customresourcedefinitions".into() };
+    let crds = GroupResource {
+        group: "apiextensions.k8s.io".into(),
+        resource: "customresourcedefinitions".into(),
+    };
     let name = format!("{}.{}", rt.plural, rt.group);
     state
         .store
@@ -177,7 +235,10 @@ pub(crate) fn accepted_names(crd: &Value) -> Value {
         "listKind": names.get("listKind").and_then(Value::as_str).map_or_else(|| format!("{kind}List"), String::from),
     });
     for f in ["shortNames", "categories"] {
-        if let Some(v) = names.get(f).filter(|v| v.as_array().is_some_and(|a| !a.is_empty())) {
+        if let Some(v) = names
+            .get(f)
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+        {
             out[f] = v.clone();
         }
     }
@@ -197,18 +258,34 @@ pub(crate) fn types_for(crd: &Value) -> Vec<ResourceType> {
         .unwrap_or_default()
         .to_string();
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     versions
         .iter()
         .filter(|v| v["served"] == true)
         .map(|v| {
             let subresources = &v["subresources"];
-            let scale = subresources.get("scale").filter(|s| s.is_object()).map(|s| ScalePaths {
-                spec_replicas: s["specReplicasPath"].as_str().unwrap_or(".spec.replicas").into(),
-                status_replicas: s["statusReplicasPath"].as_str().unwrap_or(".status.replicas").into(),
-                label_selector: s["labelSelectorPath"].as_str().map(String::from),
-            });
+            let scale = subresources
+                .get("scale")
+                .filter(|s| s.is_object())
+                .map(|s| ScalePaths {
+                    spec_replicas: s["specReplicasPath"]
+                        .as_str()
+                        .unwrap_or(".spec.replicas")
+                        .into(),
+                    status_replicas: s["statusReplicasPath"]
+                        .as_str()
+                        .unwrap_or(".status.replicas")
+                        .into(),
+                    label_selector: s["labelSelectorPath"].as_str().map(String::from),
+                });
             let selectable = v["selectableFields"]
                 .as_array()
                 .map(|a| {
@@ -285,14 +362,22 @@ mod tests {
     fn exactly_one_storage_version_is_required() {
         let mut c = crd();
         c["spec"]["versions"][1]["storage"] = json!(true);
-        assert!(validate(&c, None).iter().any(|c| c.message.contains("exactly one version marked as storage")));
+        assert!(
+            validate(&c, None)
+                .iter()
+                .any(|c| c.message.contains("exactly one version marked as storage"))
+        );
     }
 
     #[test]
     fn every_served_version_becomes_a_type_sharing_the_storage_version() {
         let types = types_for(&crd());
         assert_eq!(types.len(), 2);
-        assert!(types.iter().all(|t| t.storage_version == "v1" && t.kind == "Widget"));
+        assert!(
+            types
+                .iter()
+                .all(|t| t.storage_version == "v1" && t.kind == "Widget")
+        );
         assert_eq!(types[0].list_kind, "WidgetList");
         assert!(types[0].status_subresource && types[0].scale.is_some());
         assert!(!types[1].status_subresource);

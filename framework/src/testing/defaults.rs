@@ -9,14 +9,18 @@ use serde_json::{Map, Value, json};
 
 /// Sets `obj[path]` to `value` when it is absent or null, creating parent objects on the way.
 fn default_at(obj: &mut Value, path: &[&str], value: Value) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut cur = obj;
     for p in parents {
         if !cur.is_object() {
             return;
         }
         let entry = cur.as_object_mut().and_then(|m| {
-            let e = m.entry(p.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            let e = m
+                .entry(p.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
             if e.is_null() {
                 *e = Value::Object(Map::new());
             }
@@ -53,7 +57,11 @@ fn for_each_in<'a>(obj: &'a mut Value, path: &[&str], mut f: impl FnMut(&mut Val
 
 /// `SetDefaults_Container` and the port defaults, for containers and init containers.
 fn container(c: &mut Value) {
-    default_at(c, &["terminationMessagePath"], json!("/dev/termination-log"));
+    default_at(
+        c,
+        &["terminationMessagePath"],
+        json!("/dev/termination-log"),
+    );
     default_at(c, &["terminationMessagePolicy"], json!("File"));
     default_at(c, &["resources"], json!({}));
     let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
@@ -66,7 +74,9 @@ fn container(c: &mut Value) {
         "Always"
     };
     default_at(c, &["imagePullPolicy"], json!(policy));
-    for_each_in(c, &["ports"], |p| default_at(p, &["protocol"], json!("TCP")));
+    for_each_in(c, &["ports"], |p| {
+        default_at(p, &["protocol"], json!("TCP"))
+    });
 }
 
 /// `SetDefaults_PodSpec` and friends.
@@ -92,9 +102,16 @@ fn template(obj: &mut Value, path: &[&str]) {
 
 pub(crate) fn namespace(obj: &mut Value) {
     // Since Kubernetes 1.21 every namespace carries its own name as an immutable label.
-    if let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str).map(String::from) {
+    if let Some(name) = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(String::from)
+    {
         default_at(obj, &["metadata", "labels"], json!({}));
-        if let Some(labels) = obj.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+        if let Some(labels) = obj
+            .pointer_mut("/metadata/labels")
+            .and_then(Value::as_object_mut)
+        {
             labels.insert("kubernetes.io/metadata.name".into(), json!(name));
         }
     }
@@ -143,7 +160,9 @@ pub(crate) fn pod(obj: &mut Value) {
 /// The QoS class the apiserver computes for a pod from its containers' resources.
 fn qos_class(pod: &Value) -> &'static str {
     let containers = pod.pointer("/spec/containers").and_then(Value::as_array);
-    let Some(containers) = containers else { return "BestEffort" };
+    let Some(containers) = containers else {
+        return "BestEffort";
+    };
     let mut any = false;
     let mut guaranteed = true;
     for c in containers {
@@ -175,8 +194,16 @@ pub(crate) fn deployment(obj: &mut Value) {
     default_at(obj, &["spec", "progressDeadlineSeconds"], json!(600));
     default_at(obj, &["spec", "strategy", "type"], json!("RollingUpdate"));
     if obj.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("RollingUpdate") {
-        default_at(obj, &["spec", "strategy", "rollingUpdate", "maxUnavailable"], json!("25%"));
-        default_at(obj, &["spec", "strategy", "rollingUpdate", "maxSurge"], json!("25%"));
+        default_at(
+            obj,
+            &["spec", "strategy", "rollingUpdate", "maxUnavailable"],
+            json!("25%"),
+        );
+        default_at(
+            obj,
+            &["spec", "strategy", "rollingUpdate", "maxSurge"],
+            json!("25%"),
+        );
     }
     template(obj, &["spec", "template", "spec"]);
 }
@@ -190,9 +217,21 @@ pub(crate) fn stateful_set(obj: &mut Value) {
     default_at(obj, &["spec", "replicas"], json!(1));
     default_at(obj, &["spec", "podManagementPolicy"], json!("OrderedReady"));
     default_at(obj, &["spec", "revisionHistoryLimit"], json!(10));
-    default_at(obj, &["spec", "updateStrategy", "type"], json!("RollingUpdate"));
-    if obj.pointer("/spec/updateStrategy/type").and_then(Value::as_str) == Some("RollingUpdate") {
-        default_at(obj, &["spec", "updateStrategy", "rollingUpdate", "partition"], json!(0));
+    default_at(
+        obj,
+        &["spec", "updateStrategy", "type"],
+        json!("RollingUpdate"),
+    );
+    if obj
+        .pointer("/spec/updateStrategy/type")
+        .and_then(Value::as_str)
+        == Some("RollingUpdate")
+    {
+        default_at(
+            obj,
+            &["spec", "updateStrategy", "rollingUpdate", "partition"],
+            json!(0),
+        );
     }
     default_at(
         obj,
@@ -204,10 +243,26 @@ pub(crate) fn stateful_set(obj: &mut Value) {
 
 pub(crate) fn daemon_set(obj: &mut Value) {
     default_at(obj, &["spec", "revisionHistoryLimit"], json!(10));
-    default_at(obj, &["spec", "updateStrategy", "type"], json!("RollingUpdate"));
-    if obj.pointer("/spec/updateStrategy/type").and_then(Value::as_str) == Some("RollingUpdate") {
-        default_at(obj, &["spec", "updateStrategy", "rollingUpdate", "maxUnavailable"], json!(1));
-        default_at(obj, &["spec", "updateStrategy", "rollingUpdate", "maxSurge"], json!(0));
+    default_at(
+        obj,
+        &["spec", "updateStrategy", "type"],
+        json!("RollingUpdate"),
+    );
+    if obj
+        .pointer("/spec/updateStrategy/type")
+        .and_then(Value::as_str)
+        == Some("RollingUpdate")
+    {
+        default_at(
+            obj,
+            &["spec", "updateStrategy", "rollingUpdate", "maxUnavailable"],
+            json!(1),
+        );
+        default_at(
+            obj,
+            &["spec", "updateStrategy", "rollingUpdate", "maxSurge"],
+            json!(0),
+        );
     }
     template(obj, &["spec", "template", "spec"]);
 }
@@ -218,7 +273,11 @@ fn job_spec(spec: &mut Value) {
     default_at(spec, &["backoffLimit"], json!(6));
     default_at(spec, &["completionMode"], json!("NonIndexed"));
     default_at(spec, &["suspend"], json!(false));
-    default_at(spec, &["podReplacementPolicy"], json!("TerminatingOrFailed"));
+    default_at(
+        spec,
+        &["podReplacementPolicy"],
+        json!("TerminatingOrFailed"),
+    );
     if let Some(pod) = spec.pointer_mut("/template/spec") {
         pod_spec(pod);
     }
@@ -231,8 +290,14 @@ pub(crate) fn job(obj: &mut Value) {
     // The job strategy gives every Job a selector on its own uid and labels its pod template to
     // match, unless the author asked to manage the selector.
     let manual = obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true);
-    let uid = obj.pointer("/metadata/uid").and_then(Value::as_str).map(String::from);
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).map(String::from);
+    let uid = obj
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .map(String::from);
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(String::from);
     if let (false, Some(uid), Some(name)) = (manual, uid, name) {
         default_at(
             obj,
@@ -240,8 +305,9 @@ pub(crate) fn job(obj: &mut Value) {
             json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
         );
         default_at(obj, &["spec", "template", "metadata", "labels"], json!({}));
-        if let Some(labels) =
-            obj.pointer_mut("/spec/template/metadata/labels").and_then(Value::as_object_mut)
+        if let Some(labels) = obj
+            .pointer_mut("/spec/template/metadata/labels")
+            .and_then(Value::as_object_mut)
         {
             for (k, v) in [
                 ("batch.kubernetes.io/controller-uid", &uid),
@@ -313,7 +379,10 @@ mod tests {
     fn namespaces_carry_their_name_label() {
         let mut ns = json!({"metadata": {"name": "team-a"}});
         namespace(&mut ns);
-        assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "team-a");
+        assert_eq!(
+            ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
+            "team-a"
+        );
         assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
     }
 }

@@ -34,7 +34,11 @@ pub(crate) struct DeleteOptions {
 }
 
 fn invalid_options(field: &str, message: String) -> ApiError {
-    let cause = Cause { reason: "FieldValueNotSupported", message, field: field.into() };
+    let cause = Cause {
+        reason: "FieldValueNotSupported",
+        message,
+        field: field.into(),
+    };
     ApiError::invalid_kind("meta.k8s.io", "DeleteOptions", "", &[cause])
 }
 
@@ -45,7 +49,9 @@ fn parse_policy(s: &str) -> Result<Propagation, ApiError> {
         "Orphan" => Ok(Propagation::Orphan),
         other => Err(invalid_options(
             "propagationPolicy",
-            format!("Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""),
+            format!(
+                "Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+            ),
         )),
     }
 }
@@ -65,9 +71,14 @@ pub(crate) fn delete_options(ctx: &Ctx<'_>) -> Result<DeleteOptions, ApiError> {
         } else if v.get("orphanDependents").and_then(Value::as_bool) == Some(true) {
             opts.propagation = Some(Propagation::Orphan);
         }
-        opts.uid = v.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from);
-        opts.resource_version =
-            v.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
+        opts.uid = v
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(String::from);
+        opts.resource_version = v
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(String::from);
         opts.dry_run = v
             .get("dryRun")
             .and_then(Value::as_array)
@@ -103,14 +114,19 @@ pub(crate) fn delete_object(
 ) -> Result<Deleted, ApiError> {
     let gr = rt.group_resource();
     let name = key.1.as_str();
-    let old = state.store.get(&gr, key).ok_or_else(|| ApiError::not_found(rt, name))?;
+    let old = state
+        .store
+        .get(&gr, key)
+        .ok_or_else(|| ApiError::not_found(rt, name))?;
     if let Some(uid) = &opts.uid {
         let actual = old.uid().unwrap_or_default();
         if uid != actual {
             return Err(ApiError::conflict_with(
                 rt,
                 name,
-                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                ),
             ));
         }
     }
@@ -130,7 +146,12 @@ pub(crate) fn delete_object(
     let mut finalizers: Vec<String> = new
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
     // The propagation policy is recorded as a finalizer for the garbage collector.
     let has = |f: &Vec<String>, x: &str| f.iter().any(|y| y == x);
@@ -153,16 +174,24 @@ pub(crate) fn delete_object(
         None => {}
     }
     let spec_finalizers = is_namespace(rt)
-        && new.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        && new
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
     if finalizers.is_empty() && !spec_finalizers {
         if opts.dry_run {
             return Ok(Deleted::Gone(old));
         }
-        let w = state.store.remove(&gr, key, None).ok_or_else(|| ApiError::not_found(rt, name))?;
+        let w = state
+            .store
+            .remove(&gr, key, None)
+            .ok_or_else(|| ApiError::not_found(rt, name))?;
         return Ok(Deleted::Gone(w.event.object.clone()));
     }
     let already = new.pointer("/metadata/deletionTimestamp").is_some();
-    let meta = new["metadata"].as_object_mut().ok_or_else(|| ApiError::internal("stored object has no metadata"))?;
+    let meta = new["metadata"]
+        .as_object_mut()
+        .ok_or_else(|| ApiError::internal("stored object has no metadata"))?;
     meta.insert("finalizers".into(), json!(finalizers));
     if !already {
         meta.insert("deletionTimestamp".into(), json!(now()));
@@ -171,7 +200,11 @@ pub(crate) fn delete_object(
             meta.insert("generation".into(), json!(g + 1));
         }
     }
-    if meta.get("finalizers").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+    if meta
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
         meta.remove("finalizers");
     }
     if is_namespace(rt) {
@@ -183,7 +216,9 @@ pub(crate) fn delete_object(
     if opts.dry_run {
         return Ok(Deleted::Marked(Arc::new(Stored::new(new, old.rv))));
     }
-    Ok(Deleted::Marked(state.store.put(&gr, key.clone(), new).event.object.clone()))
+    Ok(Deleted::Marked(
+        state.store.put(&gr, key.clone(), new).event.object.clone(),
+    ))
 }
 
 pub(crate) fn delete(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
@@ -193,7 +228,9 @@ pub(crate) fn delete(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
         Deleted::Gone(obj) if !ctx.rt.delete_returns_object => {
             Ok(Reply::json(200, &success_status(ctx.rt, name, obj.uid())))
         }
-        Deleted::Gone(obj) | Deleted::Marked(obj) => Ok(Reply::bytes(200, render(&obj, ctx.rt, ctx.wants))),
+        Deleted::Gone(obj) | Deleted::Marked(obj) => {
+            Ok(Reply::bytes(200, render(&obj, ctx.rt, ctx.wants)))
+        }
     }
 }
 
@@ -225,8 +262,19 @@ pub(crate) fn delete_collection(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let rv = state.store.revision();
     drop(state);
     let (kind, api_version) = match ctx.wants {
-        super::request::Wants::Metadata => ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1".to_string()),
+        super::request::Wants::Metadata => (
+            "PartialObjectMetadataList".to_string(),
+            "meta.k8s.io/v1".to_string(),
+        ),
         _ => (ctx.rt.list_kind.clone(), ctx.rt.api_version()),
     };
-    Ok(Reply::bytes(200, list_body(&kind, &api_version, &json!({"resourceVersion": rv.to_string()}), &items)))
+    Ok(Reply::bytes(
+        200,
+        list_body(
+            &kind,
+            &api_version,
+            &json!({"resourceVersion": rv.to_string()}),
+            &items,
+        ),
+    ))
 }

@@ -288,7 +288,9 @@ impl Faults {
         rule.times -= 1;
         let injected = Injected {
             code: rule.code,
-            retry_after: rule.retry_after.map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0)),
+            retry_after: rule
+                .retry_after
+                .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0)),
         };
         if rule.times == 0 {
             s.rules.remove(i);
@@ -320,9 +322,22 @@ mod tests {
     #[test]
     fn rules_fire_the_given_number_of_times_then_are_spent() {
         let f = Faults::new();
-        f.fail(FaultRule::status(503).verb(Verb::List).resource("configmaps").times(2));
-        let list_cm = RequestInfo { verb: Some(Verb::List), resource: Some("configmaps"), ..Default::default() };
-        let get_cm = RequestInfo { verb: Some(Verb::Get), resource: Some("configmaps"), ..Default::default() };
+        f.fail(
+            FaultRule::status(503)
+                .verb(Verb::List)
+                .resource("configmaps")
+                .times(2),
+        );
+        let list_cm = RequestInfo {
+            verb: Some(Verb::List),
+            resource: Some("configmaps"),
+            ..Default::default()
+        };
+        let get_cm = RequestInfo {
+            verb: Some(Verb::Get),
+            resource: Some("configmaps"),
+            ..Default::default()
+        };
         assert!(f.take(&get_cm).is_none());
         assert_eq!(f.take(&list_cm).unwrap().code, 503);
         assert_eq!(f.take(&list_cm).unwrap().code, 503);
@@ -333,6 +348,9 @@ mod tests {
     fn retry_after_rounds_up_to_whole_seconds() {
         let f = Faults::new();
         f.fail(FaultRule::status(429).retry_after(Duration::from_millis(1500)));
-        assert_eq!(f.take(&RequestInfo::default()).unwrap().retry_after, Some(2));
+        assert_eq!(
+            f.take(&RequestInfo::default()).unwrap().retry_after,
+            Some(2)
+        );
     }
 }

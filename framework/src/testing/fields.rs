@@ -27,7 +27,9 @@ const SYSTEM_METADATA: &[&str] = &[
 
 /// The part of an object a write through `subresource` can own.
 fn trackable(rt: &ResourceType, obj: &Value, subresource: Option<&str>) -> Value {
-    let Some(map) = obj.as_object() else { return json!({}) };
+    let Some(map) = obj.as_object() else {
+        return json!({});
+    };
     let mut out = Map::new();
     for (k, v) in map {
         let keep = match (subresource, k.as_str()) {
@@ -107,7 +109,10 @@ fn diff(old: &Value, new: &Value, root: bool) -> (Value, Value) {
             }
         }
         _ if old != new => {
-            changed = field_set(new, root).as_object().cloned().unwrap_or_default();
+            changed = field_set(new, root)
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
         }
         _ => {}
     }
@@ -115,7 +120,9 @@ fn diff(old: &Value, new: &Value, root: bool) -> (Value, Value) {
 }
 
 fn union(into: &mut Value, add: &Value) {
-    let (Some(a), Some(b)) = (into.as_object_mut(), add.as_object()) else { return };
+    let (Some(a), Some(b)) = (into.as_object_mut(), add.as_object()) else {
+        return;
+    };
     for (k, v) in b {
         match a.get_mut(k) {
             Some(existing) => union(existing, v),
@@ -128,12 +135,16 @@ fn union(into: &mut Value, add: &Value) {
 
 /// Removes from `from` every field in `take`; a leaf in `take` removes the whole subtree.
 fn subtract(from: &mut Value, take: &Value) {
-    let (Some(a), Some(b)) = (from.as_object_mut(), take.as_object()) else { return };
+    let (Some(a), Some(b)) = (from.as_object_mut(), take.as_object()) else {
+        return;
+    };
     for (k, v) in b {
         if k == "." {
             continue;
         }
-        let leaf = v.as_object().is_none_or(|m| m.is_empty() || m.keys().all(|x| x == "."));
+        let leaf = v
+            .as_object()
+            .is_none_or(|m| m.is_empty() || m.keys().all(|x| x == "."));
         if leaf {
             a.remove(k);
         } else if let Some(child) = a.get_mut(k) {
@@ -150,7 +161,9 @@ fn is_empty(v: &Value) -> bool {
 }
 
 fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 fn entry(manager: &str, api_version: &str, subresource: Option<&str>, fields: Value) -> Value {
@@ -188,15 +201,32 @@ pub(crate) fn on_update(
     api_version: &str,
     subresource: Option<&str>,
 ) {
-    let (changed, removed) = diff(&trackable(rt, old, subresource), &trackable(rt, new, subresource), true);
+    let (changed, removed) = diff(
+        &trackable(rt, old, subresource),
+        &trackable(rt, new, subresource),
+        true,
+    );
     // A client that sends managedFields replaces them (`[{}]` clears them); otherwise the
     // stored ones carry on.
     let sent = new.pointer("/metadata/managedFields").cloned();
     let mut entries = match sent {
-        Some(Value::Array(list)) if list != old.pointer("/metadata/managedFields").and_then(Value::as_array).cloned().unwrap_or_default() => {
-            list.into_iter().filter(|e| e.get("manager").is_some()).collect()
+        Some(Value::Array(list))
+            if list
+                != old
+                    .pointer("/metadata/managedFields")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default() =>
+        {
+            list.into_iter()
+                .filter(|e| e.get("manager").is_some())
+                .collect()
         }
-        _ => old.pointer("/metadata/managedFields").and_then(Value::as_array).cloned().unwrap_or_default(),
+        _ => old
+            .pointer("/metadata/managedFields")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
     };
     if !is_empty(&changed) || !is_empty(&removed) {
         for e in entries.iter_mut() {
@@ -218,7 +248,11 @@ fn take_entries(obj: &mut Value) -> Vec<Value> {
         .and_then(Value::as_object_mut)
         .and_then(|m| m.remove("managedFields"))
         .and_then(|v| match v {
-            Value::Array(a) => Some(a.into_iter().filter(|e| e.get("manager").is_some()).collect()),
+            Value::Array(a) => Some(
+                a.into_iter()
+                    .filter(|e| e.get("manager").is_some())
+                    .collect(),
+            ),
             _ => None,
         })
         .unwrap_or_default()
@@ -262,7 +296,10 @@ mod tests {
     use crate::testing::kinds::Registry;
 
     fn cm_type() -> ResourceType {
-        (*Registry::with_builtins().get("", "v1", "configmaps").unwrap()).clone()
+        (*Registry::with_builtins()
+            .get("", "v1", "configmaps")
+            .unwrap())
+        .clone()
     }
 
     #[test]
@@ -274,10 +311,13 @@ mod tests {
         let mf = &obj["metadata"]["managedFields"][0];
         assert_eq!(mf["manager"], "tester");
         assert_eq!(mf["operation"], "Update");
-        assert_eq!(mf["fieldsV1"], json!({
-            "f:data": {".": {}, "f:k": {}},
-            "f:metadata": {".": {}, "f:labels": {".": {}, "f:a": {}}}
-        }));
+        assert_eq!(
+            mf["fieldsV1"],
+            json!({
+                "f:data": {".": {}, "f:k": {}},
+                "f:metadata": {".": {}, "f:labels": {".": {}, "f:a": {}}}
+            })
+        );
     }
 
     #[test]
@@ -302,6 +342,9 @@ mod tests {
         on_create(&rt, &mut old, "alice", "v1");
         let mut new = old.clone();
         on_update(&rt, &old, &mut new, "bob", "v1", None);
-        assert_eq!(new["metadata"]["managedFields"], old["metadata"]["managedFields"]);
+        assert_eq!(
+            new["metadata"]["managedFields"],
+            old["metadata"]["managedFields"]
+        );
     }
 }

@@ -91,14 +91,19 @@ pub(crate) struct ResourceType {
 /// Decodes a body into the kind's typed form and back.
 pub(crate) type Decoder = fn(Value) -> Result<Value, String>;
 
-fn typed_round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(v: Value) -> Result<Value, String> {
+fn typed_round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(
+    v: Value,
+) -> Result<Value, String> {
     let typed: T = serde_json::from_value(v).map_err(|e| e.to_string())?;
     serde_json::to_value(typed).map_err(|e| e.to_string())
 }
 
 impl ResourceType {
     pub(crate) fn group_resource(&self) -> GroupResource {
-        GroupResource { group: self.group.clone(), resource: self.plural.clone() }
+        GroupResource {
+            group: self.group.clone(),
+            resource: self.plural.clone(),
+        }
     }
 
     pub(crate) fn api_version(&self) -> String {
@@ -127,13 +132,26 @@ impl ResourceType {
 
     /// The verbs discovery lists, sorted.
     pub(crate) fn verbs(&self) -> Vec<&'static str> {
-        vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        vec![
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
     }
 }
 
 /// `v1` for the core group, `group/version` otherwise.
 pub(crate) fn api_version(group: &str, version: &str) -> String {
-    if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
 }
 
 /// Splits an apiVersion into group and version.
@@ -267,7 +285,10 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             defaulter: Some(defaults::namespace),
             ..PLAIN
         }),
-        builtin::<core::ConfigMap>(Extra { short_names: &["cm"], ..PLAIN }),
+        builtin::<core::ConfigMap>(Extra {
+            short_names: &["cm"],
+            ..PLAIN
+        }),
         builtin::<core::Secret>(Extra {
             fields: &["type"],
             defaulter: Some(defaults::secret),
@@ -281,7 +302,10 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             defaulter: Some(defaults::service),
             ..PLAIN
         }),
-        builtin::<core::ServiceAccount>(Extra { short_names: &["sa"], ..PLAIN }),
+        builtin::<core::ServiceAccount>(Extra {
+            short_names: &["sa"],
+            ..PLAIN
+        }),
         builtin::<core::Pod>(Extra {
             short_names: &["po"],
             categories: &["all"],
@@ -307,8 +331,15 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             status: true,
             ..PLAIN
         }),
-        builtin::<core::Endpoints>(Extra { short_names: &["ep"], ..PLAIN }),
-        builtin::<events::Event>(Extra { short_names: &["ev"], fields: EVENTS_V1_FIELDS, ..PLAIN }),
+        builtin::<core::Endpoints>(Extra {
+            short_names: &["ep"],
+            ..PLAIN
+        }),
+        builtin::<events::Event>(Extra {
+            short_names: &["ev"],
+            fields: EVENTS_V1_FIELDS,
+            ..PLAIN
+        }),
         builtin::<coordination::Lease>(PLAIN),
         builtin::<apps::Deployment>(Extra {
             generation: Generation::SpecOrAnnotations,
@@ -326,10 +357,22 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             ..workload(&[], false, defaults::job)
         }),
         builtin::<batch::CronJob>(workload(&["cj"], false, defaults::cron_job)),
-        builtin::<rbac::Role>(Extra { name_rule: NameRule::PathSegment, ..PLAIN }),
-        builtin::<rbac::RoleBinding>(Extra { name_rule: NameRule::PathSegment, ..PLAIN }),
-        builtin::<rbac::ClusterRole>(Extra { name_rule: NameRule::PathSegment, ..PLAIN }),
-        builtin::<rbac::ClusterRoleBinding>(Extra { name_rule: NameRule::PathSegment, ..PLAIN }),
+        builtin::<rbac::Role>(Extra {
+            name_rule: NameRule::PathSegment,
+            ..PLAIN
+        }),
+        builtin::<rbac::RoleBinding>(Extra {
+            name_rule: NameRule::PathSegment,
+            ..PLAIN
+        }),
+        builtin::<rbac::ClusterRole>(Extra {
+            name_rule: NameRule::PathSegment,
+            ..PLAIN
+        }),
+        builtin::<rbac::ClusterRoleBinding>(Extra {
+            name_rule: NameRule::PathSegment,
+            ..PLAIN
+        }),
         builtin::<apiextensions::CustomResourceDefinition>(Extra {
             short_names: &["crd", "crds"],
             categories: &["api-extensions"],
@@ -370,15 +413,21 @@ impl Registry {
             versions.push(rt.version.clone());
             sort_versions(versions);
         }
-        self.by_path
-            .insert((rt.group.clone(), rt.version.clone(), rt.plural.clone()), Arc::new(rt));
+        self.by_path.insert(
+            (rt.group.clone(), rt.version.clone(), rt.plural.clone()),
+            Arc::new(rt),
+        );
     }
 
     /// Removes every served version of one (group, plural).
     pub(crate) fn remove(&mut self, gr: &GroupResource) {
-        self.by_path.retain(|(g, _, p), _| !(g == &gr.group && p == &gr.resource));
-        let still: Vec<(String, String)> =
-            self.by_path.keys().map(|(g, v, _)| (g.clone(), v.clone())).collect();
+        self.by_path
+            .retain(|(g, _, p), _| !(g == &gr.group && p == &gr.resource));
+        let still: Vec<(String, String)> = self
+            .by_path
+            .keys()
+            .map(|(g, v, _)| (g.clone(), v.clone()))
+            .collect();
         for (group, versions) in self.group_versions.iter_mut() {
             versions.retain(|v| still.iter().any(|(g, sv)| g == group && sv == v));
         }
@@ -387,13 +436,22 @@ impl Registry {
         self.group_order.retain(|g| groups.contains_key(g));
     }
 
-    pub(crate) fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
-        self.by_path.get(&(group.to_string(), version.to_string(), plural.to_string())).cloned()
+    pub(crate) fn get(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> Option<Arc<ResourceType>> {
+        self.by_path
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .cloned()
     }
 
     /// Whether (group, version) is served at all (for routing: unknown → 404 page not found).
     pub(crate) fn serves_group_version(&self, group: &str, version: &str) -> bool {
-        self.group_versions.get(group).is_some_and(|v| v.iter().any(|x| x == version))
+        self.group_versions
+            .get(group)
+            .is_some_and(|v| v.iter().any(|x| x == version))
     }
 
     /// The storage version's type of a group resource (any served version will do for rules).
@@ -441,7 +499,10 @@ impl Registry {
         let mut out: Vec<GroupResource> = self
             .by_path
             .keys()
-            .map(|(g, _, p)| GroupResource { group: g.clone(), resource: p.clone() })
+            .map(|(g, _, p)| GroupResource {
+                group: g.clone(),
+                resource: p.clone(),
+            })
             .collect();
         out.dedup();
         out
@@ -485,10 +546,14 @@ mod tests {
 
     #[test]
     fn versions_sort_ga_then_beta_then_alpha_then_others() {
-        let mut v: Vec<String> =
-            ["v1alpha1", "foo", "v1beta1", "v2", "v1", "v1beta2", "v10"].map(String::from).into();
+        let mut v: Vec<String> = ["v1alpha1", "foo", "v1beta1", "v2", "v1", "v1beta2", "v10"]
+            .map(String::from)
+            .into();
         sort_versions(&mut v);
-        assert_eq!(v, ["v10", "v2", "v1", "v1beta2", "v1beta1", "v1alpha1", "foo"]);
+        assert_eq!(
+            v,
+            ["v10", "v2", "v1", "v1beta2", "v1beta1", "v1alpha1", "foo"]
+        );
     }
 
     #[test]
@@ -500,9 +565,16 @@ mod tests {
         assert_eq!(cm.list_kind, "ConfigMapList");
         let ns = r.get("", "v1", "namespaces").unwrap();
         assert!(!ns.namespaced);
-        let crd = r.get("apiextensions.k8s.io", "v1", "customresourcedefinitions").unwrap();
+        let crd = r
+            .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .unwrap();
         assert!(!crd.namespaced);
         assert!(!crd.unconditional_update);
-        assert_eq!(r.get("apps", "v1", "deployments").unwrap().qualified_plural(), "deployments.apps");
+        assert_eq!(
+            r.get("apps", "v1", "deployments")
+                .unwrap()
+                .qualified_plural(),
+            "deployments.apps"
+        );
     }
 }

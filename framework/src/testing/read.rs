@@ -57,7 +57,9 @@ pub(crate) fn parse_rv(q: &Query) -> Result<Option<u64>, ApiError> {
     match q.value("resourceVersion") {
         None => Ok(None),
         Some(s) => s.parse::<u64>().map(Some).map_err(|_| {
-            ApiError::bad_request(format!("invalid resource version: {s:?}: must be an unsigned integer"))
+            ApiError::bad_request(format!(
+                "invalid resource version: {s:?}: must be an unsigned integer"
+            ))
         }),
     }
 }
@@ -83,7 +85,10 @@ pub(crate) async fn wait_for_revision(inner: &Inner, rv: u64) -> Result<(), ApiE
 }
 
 pub(crate) fn object_key(ctx: &Ctx<'_>, name: &str) -> ObjKey {
-    (ctx.namespace.unwrap_or_default().to_string(), name.to_string())
+    (
+        ctx.namespace.unwrap_or_default().to_string(),
+        name.to_string(),
+    )
 }
 
 pub(crate) async fn get(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
@@ -137,7 +142,8 @@ pub(crate) fn selectors(
 }
 
 pub(crate) fn matches(obj: &Value, labels: &LabelSelector, fields: &FieldSelector) -> bool {
-    labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object)) && fields.matches(obj)
+    labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
+        && fields.matches(obj)
 }
 
 /// A continue token: the snapshot revision and the last key returned. Opaque to clients.
@@ -150,14 +156,23 @@ pub(crate) fn encode_continue(rv: u64, last: &ObjKey) -> String {
 
 fn decode_continue(token: &str) -> Result<(u64, ObjKey), ApiError> {
     let bad = |why: &str| ApiError::bad_request(format!("continue key is not valid: {why}"));
-    let bytes = B64.decode(token).map_err(|_| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
+    let bytes = B64
+        .decode(token)
+        .map_err(|_| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|_| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
     if v["v"] != "meta.k8s.io/v1" {
         return Err(bad("server does not recognize this encoded key"));
     }
-    let rv = v["rv"].as_u64().ok_or_else(|| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
-    let ns = v["start"][0].as_str().ok_or_else(|| bad("encoded start key is invalid"))?;
-    let name = v["start"][1].as_str().ok_or_else(|| bad("encoded start key is invalid"))?;
+    let rv = v["rv"]
+        .as_u64()
+        .ok_or_else(|| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
+    let ns = v["start"][0]
+        .as_str()
+        .ok_or_else(|| bad("encoded start key is invalid"))?;
+    let name = v["start"][1]
+        .as_str()
+        .ok_or_else(|| bad("encoded start key is invalid"))?;
     Ok((rv, (ns.to_string(), name.to_string())))
 }
 
@@ -166,7 +181,10 @@ const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to di
 pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let q = &ctx.req.query;
     if q.flag("sendInitialEvents").map_err(ApiError::bad_request)? {
-        return Err(list_options_invalid("sendInitialEvents", "sendInitialEvents is forbidden for list"));
+        return Err(list_options_invalid(
+            "sendInitialEvents",
+            "sendInitialEvents is forbidden for list",
+        ));
     }
     let (labels, fields) = selectors(q, ctx.rt)?;
     let limit = match q.value("limit") {
@@ -174,34 +192,56 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         Some(l) => match l.parse::<i64>() {
             Ok(n) if n > 0 => Some(n as usize),
             Ok(_) => None,
-            Err(_) => return Err(ApiError::bad_request(format!("invalid limit {l:?}: must be an integer"))),
+            Err(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid limit {l:?}: must be an integer"
+                )));
+            }
         },
     };
     let rv = parse_rv(q)?;
     let rv_match = q.value("resourceVersionMatch");
     let token = q.value("continue");
     if token.is_some() && rv.is_some_and(|rv| rv > 0) {
-        return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
+        return Err(ApiError::bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
     }
     if let Some(m) = rv_match {
         if token.is_some() {
-            return Err(list_options_invalid("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"));
+            return Err(list_options_invalid(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
         }
         if rv.is_none() {
-            return Err(list_options_invalid("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"));
+            return Err(list_options_invalid(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
         }
         match m {
             "Exact" if rv == Some(0) => {
-                return Err(list_options_invalid("resourceVersionMatch", "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""));
+                return Err(list_options_invalid(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ));
             }
             "Exact" | "NotOlderThan" => {}
             other => {
                 let cause = Cause {
                     reason: "FieldValueNotSupported",
-                    message: format!("Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""),
+                    message: format!(
+                        "Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
+                    ),
                     field: "resourceVersionMatch".into(),
                 };
-                return Err(ApiError::invalid_kind("meta.k8s.io", "ListOptions", "", &[cause]));
+                return Err(ApiError::invalid_kind(
+                    "meta.k8s.io",
+                    "ListOptions",
+                    "",
+                    &[cause],
+                ));
             }
         }
     }
@@ -277,10 +317,16 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     }
     drop(state);
     let (kind, api_version) = match ctx.wants {
-        Wants::Metadata => ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1".to_string()),
+        Wants::Metadata => (
+            "PartialObjectMetadataList".to_string(),
+            "meta.k8s.io/v1".to_string(),
+        ),
         _ => (ctx.rt.list_kind.clone(), ctx.rt.api_version()),
     };
-    Ok(Reply::bytes(200, list_body(&kind, &api_version, &meta, &items)))
+    Ok(Reply::bytes(
+        200,
+        list_body(&kind, &api_version, &meta, &items),
+    ))
 }
 
 /// Splices stored object bytes into a list body without re-serializing them.
@@ -334,14 +380,23 @@ pub(crate) fn selector_string(sel: &Value) -> String {
 
 /// Reads a dotted JSON path such as `.spec.replicas`.
 pub(crate) fn at_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    path.trim_start_matches('.').split('.').filter(|s| !s.is_empty()).try_fold(value, |v, seg| v.get(seg))
+    path.trim_start_matches('.')
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .try_fold(value, |v, seg| v.get(seg))
 }
 
 /// The `autoscaling/v1` Scale view of an object.
 pub(crate) fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
     let paths = rt.scale.as_ref();
-    let spec = paths.and_then(|p| at_path(obj, &p.spec_replicas)).cloned().unwrap_or(json!(0));
-    let status = paths.and_then(|p| at_path(obj, &p.status_replicas)).cloned().unwrap_or(json!(0));
+    let spec = paths
+        .and_then(|p| at_path(obj, &p.spec_replicas))
+        .cloned()
+        .unwrap_or(json!(0));
+    let status = paths
+        .and_then(|p| at_path(obj, &p.status_replicas))
+        .cloned()
+        .unwrap_or(json!(0));
     let selector = paths
         .and_then(|p| p.label_selector.as_deref())
         .and_then(|p| at_path(obj, p))
@@ -351,7 +406,13 @@ pub(crate) fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
         });
     let meta = &obj["metadata"];
     let mut metadata = json!({});
-    for f in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for f in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = meta.get(f) {
             metadata[f] = v.clone();
         }
@@ -394,16 +455,24 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip_and_reject_garbage() {
         let t = encode_continue(42, &("ns".into(), "b".into()));
-        assert_eq!(decode_continue(&t).unwrap(), (42, ("ns".into(), "b".into())));
+        assert_eq!(
+            decode_continue(&t).unwrap(),
+            (42, ("ns".into(), "b".into()))
+        );
         assert_eq!(decode_continue("not-base64!").unwrap_err().code, 400);
     }
 
     #[test]
     fn list_bodies_splice_items() {
-        let body = list_body("ConfigMapList", "v1", &json!({"resourceVersion": "5"}), &[
-            Bytes::from_static(b"{\"a\":1}"),
-            Bytes::from_static(b"{\"b\":2}"),
-        ]);
+        let body = list_body(
+            "ConfigMapList",
+            "v1",
+            &json!({"resourceVersion": "5"}),
+            &[
+                Bytes::from_static(b"{\"a\":1}"),
+                Bytes::from_static(b"{\"b\":2}"),
+            ],
+        );
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["items"], json!([{"a": 1}, {"b": 2}]));
         assert_eq!(v["metadata"]["resourceVersion"], "5");

@@ -39,7 +39,11 @@ pub(crate) struct ResourcePath {
 
 /// Parses a request path (no query string) into a route.
 pub(crate) fn route(path: &str) -> Route {
-    let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match segs.as_slice() {
         ["version"] => Route::Version,
@@ -61,7 +65,11 @@ pub(crate) fn route(path: &str) -> Route {
 const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
 
 fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
-    let base = ResourcePath { group: group.into(), version: version.into(), ..Default::default() };
+    let base = ResourcePath {
+        group: group.into(),
+        version: version.into(),
+        ..Default::default()
+    };
     let with = |plural: &str, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| {
         Route::Resource(ResourcePath {
             plural: plural.into(),
@@ -118,7 +126,10 @@ impl Query {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A non-empty value.
@@ -139,7 +150,10 @@ impl Query {
     }
 
     pub(crate) fn all(&self, key: &str) -> impl Iterator<Item = &str> {
-        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -158,8 +172,11 @@ pub(crate) enum Wants {
 
 /// Picks the first representation in `Accept` that the server can produce.
 pub(crate) fn negotiate(headers: &HeaderMap) -> Wants {
-    let accept: Vec<&str> =
-        headers.get_all(http::header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
+    let accept: Vec<&str> = headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     if accept.is_empty() {
         return Wants::Json;
     }
@@ -170,7 +187,12 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Wants {
             .filter_map(|p| p.split_once('='))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
-        let param = |k: &str| params.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.as_str());
+        let param = |k: &str| {
+            params
+                .iter()
+                .find(|(pk, _)| pk == k)
+                .map(|(_, v)| v.as_str())
+        };
         if !matches!(mime.as_str(), "application/json" | "application/*" | "*/*") {
             continue;
         }
@@ -241,7 +263,11 @@ impl ApiRequest {
         }
         let ua = self.header(http::header::USER_AGENT).unwrap_or_default();
         let prefix = ua.split('/').next().unwrap_or_default();
-        if prefix.is_empty() { "unknown".to_string() } else { prefix.to_string() }
+        if prefix.is_empty() {
+            "unknown".to_string()
+        } else {
+            prefix.to_string()
+        }
     }
 
     pub(crate) fn dry_run(&self) -> bool {
@@ -266,14 +292,24 @@ mod tests {
 
     #[test]
     fn paths_route_to_collections_objects_and_subresources() {
-        assert_eq!(route("/api/v1/configmaps"), rp("", "v1", "configmaps", None, None, None));
+        assert_eq!(
+            route("/api/v1/configmaps"),
+            rp("", "v1", "configmaps", None, None, None)
+        );
         assert_eq!(
             route("/api/v1/namespaces/default/configmaps/x"),
             rp("", "v1", "configmaps", Some("default"), Some("x"), None)
         );
         assert_eq!(
             route("/apis/apps/v1/namespaces/a/deployments/d/scale"),
-            rp("apps", "v1", "deployments", Some("a"), Some("d"), Some("scale"))
+            rp(
+                "apps",
+                "v1",
+                "deployments",
+                Some("a"),
+                Some("d"),
+                Some("scale")
+            )
         );
         assert_eq!(
             route("/api/v1/namespaces/kube-system"),
@@ -285,7 +321,10 @@ mod tests {
         );
         assert_eq!(route("/apis"), Route::Groups);
         assert_eq!(route("/apis/apps"), Route::Group("apps".into()));
-        assert_eq!(route("/api/v1"), Route::GroupVersion(String::new(), "v1".into()));
+        assert_eq!(
+            route("/api/v1"),
+            Route::GroupVersion(String::new(), "v1".into())
+        );
         assert_eq!(route("/nope"), Route::NotFound);
     }
 
@@ -304,13 +343,22 @@ mod tests {
         let set = |h: &mut HeaderMap, v: &'static str| {
             h.insert(http::header::ACCEPT, http::HeaderValue::from_static(v));
         };
-        set(&mut h, "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1");
+        set(
+            &mut h,
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        );
         assert_eq!(negotiate(&h), Wants::Metadata);
-        set(&mut h, "application/json;as=Table;v=v1;g=meta.k8s.io,application/json");
+        set(
+            &mut h,
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        );
         assert_eq!(negotiate(&h), Wants::Json);
         set(&mut h, "application/json;as=Table;v=v1;g=meta.k8s.io");
         assert_eq!(negotiate(&h), Wants::Unsupported);
-        set(&mut h, "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json");
+        set(
+            &mut h,
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+        );
         assert_eq!(negotiate(&h), Wants::AggregatedDiscovery);
         set(&mut h, "application/vnd.kubernetes.protobuf, */*");
         assert_eq!(negotiate(&h), Wants::Json);

@@ -8,7 +8,11 @@ use super::kinds::ResourceType;
 use super::validation::{Cause, is_dns1123_label};
 
 fn required(field: &str) -> Cause {
-    Cause { reason: "FieldValueRequired", message: "Required value".into(), field: field.into() }
+    Cause {
+        reason: "FieldValueRequired",
+        message: "Required value".into(),
+        field: field.into(),
+    }
 }
 
 fn invalid(field: &str, value: &str, why: &str) -> Cause {
@@ -33,7 +37,11 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
                 obj.get("binaryData").and_then(Value::as_object),
             ) {
                 for k in d.keys().filter(|k| b.contains_key(*k)) {
-                    c.push(invalid(&format!("data[{k}]"), k, "duplicate of key present in binaryData"));
+                    c.push(invalid(
+                        &format!("data[{k}]"),
+                        k,
+                        "duplicate of key present in binaryData",
+                    ));
                 }
             }
             c
@@ -48,7 +56,11 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
         ("batch", "Job") => pod_spec(obj.pointer("/spec/template/spec"), "spec.template.spec"),
         ("batch", "CronJob") => {
             let mut c = Vec::new();
-            if obj.pointer("/spec/schedule").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if obj
+                .pointer("/spec/schedule")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 c.push(required("spec.schedule"));
             }
             c.extend(pod_spec(
@@ -63,7 +75,9 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
 
 /// Keys of ConfigMap/Secret data: `[-._a-zA-Z0-9]+`, at most 253 characters.
 fn config_keys(obj: &Value, field: &str) -> Vec<Cause> {
-    let Some(map) = obj.get(field).and_then(Value::as_object) else { return Vec::new() };
+    let Some(map) = obj.get(field).and_then(Value::as_object) else {
+        return Vec::new();
+    };
     map.keys()
         .filter(|k| {
             k.is_empty()
@@ -84,7 +98,9 @@ fn config_keys(obj: &Value, field: &str) -> Vec<Cause> {
 
 fn pod_spec(spec: Option<&Value>, path: &str) -> Vec<Cause> {
     let mut causes = Vec::new();
-    let containers = spec.and_then(|s| s.get("containers")).and_then(Value::as_array);
+    let containers = spec
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_array);
     match containers {
         None => causes.push(required(&format!("{path}.containers"))),
         Some(list) if list.is_empty() => causes.push(required(&format!("{path}.containers"))),
@@ -99,7 +115,10 @@ fn pod_spec(spec: Option<&Value>, path: &str) -> Vec<Cause> {
                         }
                     }
                 }
-                if c.get("image").and_then(Value::as_str).is_none_or(|s| s.trim().is_empty()) {
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .is_none_or(|s| s.trim().is_empty())
+                {
                     causes.push(required(&format!("{at}.image")));
                 }
             }
@@ -113,8 +132,12 @@ fn pod_spec(spec: Option<&Value>, path: &str) -> Vec<Cause> {
 fn workload(obj: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
     let selector = obj.pointer("/spec/selector");
-    let template_labels = obj.pointer("/spec/template/metadata/labels").and_then(Value::as_object);
-    let match_labels = selector.and_then(|s| s.get("matchLabels")).and_then(Value::as_object);
+    let template_labels = obj
+        .pointer("/spec/template/metadata/labels")
+        .and_then(Value::as_object);
+    let match_labels = selector
+        .and_then(|s| s.get("matchLabels"))
+        .and_then(Value::as_object);
     let has_exprs = selector
         .and_then(|s| s.get("matchExpressions"))
         .and_then(Value::as_array)
@@ -128,7 +151,9 @@ fn workload(obj: &Value) -> Vec<Cause> {
             field: "spec.selector".into(),
         });
     } else if let Some(m) = match_labels {
-        let selects = m.iter().all(|(k, v)| template_labels.and_then(|t| t.get(k)) == Some(v));
+        let selects = m
+            .iter()
+            .all(|(k, v)| template_labels.and_then(|t| t.get(k)) == Some(v));
         if !selects {
             let labels = template_labels
                 .map(|t| {
@@ -141,12 +166,17 @@ fn workload(obj: &Value) -> Vec<Cause> {
                 .unwrap_or_else(|| "map[string]string(nil)".into());
             causes.push(Cause {
                 reason: "FieldValueInvalid",
-                message: format!("Invalid value: {labels}: `selector` does not match template `labels`"),
+                message: format!(
+                    "Invalid value: {labels}: `selector` does not match template `labels`"
+                ),
                 field: "spec.template.metadata.labels".into(),
             });
         }
     }
-    causes.extend(pod_spec(obj.pointer("/spec/template/spec"), "spec.template.spec"));
+    causes.extend(pod_spec(
+        obj.pointer("/spec/template/spec"),
+        "spec.template.spec",
+    ));
     causes
 }
 
@@ -162,7 +192,10 @@ mod tests {
 
     #[test]
     fn config_map_keys_must_be_config_keys() {
-        let causes = validate(&rt("", "configmaps"), &json!({"data": {"ok.key": "", "bad key": ""}}));
+        let causes = validate(
+            &rt("", "configmaps"),
+            &json!({"data": {"ok.key": "", "bad key": ""}}),
+        );
         assert_eq!(causes.len(), 1);
         assert_eq!(causes[0].field, "data[bad key]");
     }
@@ -181,8 +214,14 @@ mod tests {
 
     #[test]
     fn pods_need_named_containers_with_images() {
-        let causes = validate(&rt("", "pods"), &json!({"spec": {"containers": [{"name": "Bad_Name"}]}}));
+        let causes = validate(
+            &rt("", "pods"),
+            &json!({"spec": {"containers": [{"name": "Bad_Name"}]}}),
+        );
         let fields: Vec<&str> = causes.iter().map(|c| c.field.as_str()).collect();
-        assert_eq!(fields, ["spec.containers[0].name", "spec.containers[0].image"]);
+        assert_eq!(
+            fields,
+            ["spec.containers[0].name", "spec.containers[0].image"]
+        );
     }
 }

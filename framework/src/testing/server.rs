@@ -176,7 +176,9 @@ pub(crate) struct ClientState {
 
 /// A request the server did not answer because a disconnect fault is active.
 #[derive(Debug, thiserror::Error)]
-#[error("connection refused: the test API server is unreachable for client {0:?} (disconnect fault)")]
+#[error(
+    "connection refused: the test API server is unreachable for client {0:?} (disconnect fault)"
+)]
 pub(crate) struct Unreachable(pub(crate) String);
 
 /// An in-process Kubernetes API server for tests.
@@ -191,7 +193,9 @@ pub struct ApiServer {
 impl fmt::Debug for ApiServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.inner.state.lock();
-        f.debug_struct("ApiServer").field("revision", &state.store.revision()).finish()
+        f.debug_struct("ApiServer")
+            .field("revision", &state.store.revision())
+            .finish()
     }
 }
 
@@ -205,7 +209,9 @@ pub struct TestClient {
 
 impl fmt::Debug for TestClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestClient").field("name", &self.state.name).finish()
+        f.debug_struct("TestClient")
+            .field("name", &self.state.name)
+            .finish()
     }
 }
 
@@ -253,7 +259,10 @@ impl ApiServer {
         let mut store = Store::new(config.history_limit);
         store.set_change_sink(tx);
         let inner = Arc::new(Inner {
-            state: Mutex::new(State { store, registry: Registry::with_builtins() }),
+            state: Mutex::new(State {
+                store,
+                registry: Registry::with_builtins(),
+            }),
             settings: Mutex::new(Settings {
                 garbage_collection: config.garbage_collection,
                 enforce_namespaces: config.enforce_namespaces,
@@ -280,7 +289,10 @@ impl ApiServer {
 
     /// A new named client with its own fault injection (e.g. one per operator replica).
     pub fn client_named(&self, name: &str) -> TestClient {
-        let state = Arc::new(ClientState { name: name.to_string(), faults: Faults::new() });
+        let state = Arc::new(ClientState {
+            name: name.to_string(),
+            faults: Faults::new(),
+        });
         let inner = self.inner.clone();
         let svc_state = state.clone();
         let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
@@ -292,7 +304,10 @@ impl ApiServer {
                 inner.handle(&client, ApiRequest::new(parts, body)).await
             }
         });
-        TestClient { state, client: kube::Client::new(service, "default") }
+        TestClient {
+            state,
+            client: kube::Client::new(service, "default"),
+        }
     }
 
     /// Faults that affect every client of this server (and requests over HTTP).
@@ -375,10 +390,16 @@ impl Inner {
             self.log(record);
             return Err(Unreachable(client.name.clone()));
         }
-        for latency in [self.faults.latency(), client.faults.latency()].into_iter().flatten() {
+        for latency in [self.faults.latency(), client.faults.latency()]
+            .into_iter()
+            .flatten()
+        {
             tokio::time::sleep(latency).await;
         }
-        let injected = self.faults.take(&info).or_else(|| client.faults.take(&info));
+        let injected = self
+            .faults
+            .take(&info)
+            .or_else(|| client.faults.take(&info));
         let reply = match injected {
             Some(f) if f.code == 410 && info.verb == Some(Verb::Watch) => watch::expired_stream(),
             Some(f) => Reply::Error(ApiError::injected(f.code, f.retry_after)),
@@ -398,7 +419,12 @@ impl Inner {
         log.push_back(record);
     }
 
-    async fn dispatch(self: &Arc<Self>, client: &ClientState, req: &ApiRequest, route: Route) -> Reply {
+    async fn dispatch(
+        self: &Arc<Self>,
+        client: &ClientState,
+        req: &ApiRequest,
+        route: Route,
+    ) -> Reply {
         let wants = negotiate(&req.headers);
         let result = match route {
             Route::Version => Ok(Reply::json(200, &discovery::version())),
@@ -420,7 +446,11 @@ impl Inner {
         path: ResourcePath,
         wants: Wants,
     ) -> Result<Reply, ApiError> {
-        let Some(rt) = self.state.lock().registry.get(&path.group, &path.version, &path.plural)
+        let Some(rt) = self
+            .state
+            .lock()
+            .registry
+            .get(&path.group, &path.version, &path.plural)
         else {
             return Ok(Reply::page_not_found());
         };
@@ -441,10 +471,21 @@ impl Inner {
             Some(_) => false,
         };
         if !known_sub {
-            return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ));
         }
         let ns = path.namespace.as_deref();
-        let ctx = Ctx { inner: self, client, req, rt: &rt, wants, namespace: ns };
+        let ctx = Ctx {
+            inner: self,
+            client,
+            req,
+            rt: &rt,
+            wants,
+            namespace: ns,
+        };
         match (&req.method, path.name.as_deref(), verb_of(req)) {
             (_, _, Some(Verb::Watch)) if path.name.is_none() => watch::watch(&ctx),
             (&Method::GET, Some(name), _) => match sub {
@@ -513,7 +554,11 @@ fn request_info<'a>(req: &ApiRequest, route: &'a Route) -> RequestInfo<'a> {
 
 /// What a handler answers.
 pub(crate) enum Reply {
-    Json { code: u16, body: Bytes, content_type: &'static str },
+    Json {
+        code: u16,
+        body: Bytes,
+        content_type: &'static str,
+    },
     Text(u16, &'static str),
     Stream(Body),
     Error(ApiError),
@@ -532,11 +577,18 @@ impl fmt::Debug for Reply {
 
 impl Reply {
     pub(crate) fn json(code: u16, value: &Value) -> Self {
-        Self::bytes(code, Bytes::from(serde_json::to_vec(value).unwrap_or_default()))
+        Self::bytes(
+            code,
+            Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+        )
     }
 
     pub(crate) fn bytes(code: u16, body: Bytes) -> Self {
-        Reply::Json { code, body, content_type: "application/json" }
+        Reply::Json {
+            code,
+            body,
+            content_type: "application/json",
+        }
     }
 
     pub(crate) fn page_not_found() -> Self {
@@ -546,7 +598,11 @@ impl Reply {
     fn into_response(self) -> Response<Body> {
         let builder = Response::builder();
         let response = match self {
-            Reply::Json { code, body, content_type } => builder
+            Reply::Json {
+                code,
+                body,
+                content_type,
+            } => builder
                 .status(code)
                 .header(http::header::CONTENT_TYPE, content_type)
                 .body(full(body)),
@@ -562,7 +618,9 @@ impl Reply {
                 .body(body),
             Reply::Error(e) => {
                 let mut b = builder
-                    .status(StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+                    .status(
+                        StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    )
                     .header(http::header::CONTENT_TYPE, "application/json");
                 if let Some(secs) = e.retry_after {
                     b = b.header(http::header::RETRY_AFTER, secs.to_string());

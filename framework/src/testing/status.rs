@@ -23,7 +23,14 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     pub(crate) fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { code, reason, message: message.into(), details: None, retry_after: None, metadata: None }
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+            metadata: None,
+        }
     }
 
     fn with_details(mut self, details: Value) -> Self {
@@ -33,8 +40,12 @@ impl ApiError {
 
     /// `configmaps "x" not found`, with details naming the plural resource.
     pub(crate) fn not_found(rt: &ResourceType, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{name}\" not found", rt.qualified_plural()))
-            .with_details(details(rt, name, &rt.plural))
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", rt.qualified_plural()),
+        )
+        .with_details(details(rt, name, &rt.plural))
     }
 
     /// A namespace that does not exist (creating into it, or asking for it).
@@ -44,8 +55,12 @@ impl ApiError {
     }
 
     pub(crate) fn already_exists(rt: &ResourceType, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", rt.qualified_plural()))
-            .with_details(details(rt, name, &rt.plural))
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", rt.qualified_plural()),
+        )
+        .with_details(details(rt, name, &rt.plural))
     }
 
     /// The optimistic-concurrency conflict every controller meets.
@@ -62,7 +77,10 @@ impl ApiError {
         Self::new(
             409,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{name}\": {why}", rt.qualified_plural()),
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                rt.qualified_plural()
+            ),
         )
         .with_details(details(rt, name, &rt.plural))
     }
@@ -82,7 +100,11 @@ impl ApiError {
         if !group.is_empty() {
             d["group"] = json!(group);
         }
-        let qualified = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
+        let qualified = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
         Self::new(422, "Invalid", invalid_message(&qualified, name, causes)).with_details(d)
     }
 
@@ -95,7 +117,13 @@ impl ApiError {
     }
 
     pub(crate) fn unsupported_media_type(content_type: &str) -> Self {
-        Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"))
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
+            ),
+        )
     }
 
     pub(crate) fn not_acceptable(message: impl Into<String>) -> Self {
@@ -133,19 +161,41 @@ impl ApiError {
     }
 
     pub(crate) fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
     }
 
     /// An error status chosen by a fault-injection rule.
     pub(crate) fn injected(code: u16, retry_after: Option<u64>) -> Self {
         let (reason, message) = match code {
-            409 => ("Conflict", "the object has been modified; please apply your changes to the latest version and try again (injected fault)"),
+            409 => (
+                "Conflict",
+                "the object has been modified; please apply your changes to the latest version and try again (injected fault)",
+            ),
             410 => ("Expired", "too old resource version (injected fault)"),
-            429 => ("TooManyRequests", "the server has received too many requests and has asked us to try again later (injected fault)"),
-            500 => ("InternalError", "an error on the server has prevented the request from succeeding (injected fault)"),
-            503 => ("ServiceUnavailable", "the server is currently unable to handle the request (injected fault)"),
-            504 => ("Timeout", "the server was unable to return a response in the time allotted (injected fault)"),
-            404 => ("NotFound", "the server could not find the requested resource (injected fault)"),
+            429 => (
+                "TooManyRequests",
+                "the server has received too many requests and has asked us to try again later (injected fault)",
+            ),
+            500 => (
+                "InternalError",
+                "an error on the server has prevented the request from succeeding (injected fault)",
+            ),
+            503 => (
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request (injected fault)",
+            ),
+            504 => (
+                "Timeout",
+                "the server was unable to return a response in the time allotted (injected fault)",
+            ),
+            404 => (
+                "NotFound",
+                "the server could not find the requested resource (injected fault)",
+            ),
             403 => ("Forbidden", "forbidden (injected fault)"),
             _ => ("InternalError", "injected fault"),
         };

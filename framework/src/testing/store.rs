@@ -104,7 +104,9 @@ impl ResourceStore {
     /// The changes after revision `after`, oldest first.
     pub(crate) fn events_after(&self, after: u64) -> Result<Vec<Arc<Event>>, TooOld> {
         if after < self.compacted {
-            return Err(TooOld { oldest: self.compacted + 1 });
+            return Err(TooOld {
+                oldest: self.compacted + 1,
+            });
         }
         let start = self.history.partition_point(|e| e.rv <= after);
         Ok(self.history.range(start..).cloned().collect())
@@ -121,9 +123,16 @@ impl ResourceStore {
         // changed since, its state before the first such change.
         let mut overlay: BTreeMap<ObjKey, Option<Arc<Stored>>> = BTreeMap::new();
         for e in self.events_after(at)? {
-            overlay.entry(e.key.clone()).or_insert_with(|| e.prev.clone());
+            overlay
+                .entry(e.key.clone())
+                .or_insert_with(|| e.prev.clone());
         }
-        Ok(Snapshot { store: self, overlay, after: after.cloned(), namespace: namespace.map(String::from) })
+        Ok(Snapshot {
+            store: self,
+            overlay,
+            after: after.cloned(),
+            namespace: namespace.map(String::from),
+        })
     }
 
     pub(crate) fn objects(&self) -> &BTreeMap<ObjKey, Arc<Stored>> {
@@ -149,7 +158,11 @@ impl Snapshot<'_> {
             (None, None) => Bound::Unbounded,
         };
         let ns = self.namespace.clone();
-        let mut current = self.store.objects.range((lower.clone(), Bound::Unbounded)).peekable();
+        let mut current = self
+            .store
+            .objects
+            .range((lower.clone(), Bound::Unbounded))
+            .peekable();
         let mut overlay = self.overlay.range((lower, Bound::Unbounded)).peekable();
         std::iter::from_fn(move || {
             loop {
@@ -241,7 +254,9 @@ impl Store {
 
     pub(crate) fn resource(&mut self, gr: &GroupResource) -> &mut ResourceStore {
         let compacted = self.revision;
-        self.resources.entry(gr.clone()).or_insert_with(|| ResourceStore::new(compacted))
+        self.resources
+            .entry(gr.clone())
+            .or_insert_with(|| ResourceStore::new(compacted))
     }
 
     pub(crate) fn resource_ref(&self, gr: &GroupResource) -> Option<&ResourceStore> {
@@ -259,8 +274,11 @@ impl Store {
 
     /// The objects that name `owner_uid` in their ownerReferences.
     pub(crate) fn dependents_of(&self, owner_uid: &str) -> Vec<(GroupResource, ObjKey)> {
-        let mut out: Vec<_> =
-            self.dependents.get(owner_uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        let mut out: Vec<_> = self
+            .dependents
+            .get(owner_uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
         out.sort();
         out
     }
@@ -275,11 +293,27 @@ impl Store {
         let rv = self.revision;
         set_resource_version(&mut value, rv);
         let stored = Arc::new(Stored::new(value, rv));
-        let prev = self.resource(gr).objects.insert(key.clone(), stored.clone());
+        let prev = self
+            .resource(gr)
+            .objects
+            .insert(key.clone(), stored.clone());
         self.unindex(gr, &key, prev.as_deref());
         self.index(gr, &key, &stored);
-        let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
-        self.record(gr, Event { rv, kind, key, object: stored, prev })
+        let kind = if prev.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.record(
+            gr,
+            Event {
+                rv,
+                kind,
+                key,
+                object: stored,
+                prev,
+            },
+        )
     }
 
     /// Removes an object at a new revision; the DELETED event carries its last state, or
@@ -297,13 +331,16 @@ impl Store {
         let mut last = last.unwrap_or_else(|| prev.value.clone());
         set_resource_version(&mut last, rv);
         let object = Arc::new(Stored::new(last, rv));
-        Some(self.record(gr, Event {
-            rv,
-            kind: EventType::Deleted,
-            key: key.clone(),
-            object,
-            prev: Some(prev),
-        }))
+        Some(self.record(
+            gr,
+            Event {
+                rv,
+                kind: EventType::Deleted,
+                key: key.clone(),
+                object,
+                prev: Some(prev),
+            },
+        ))
     }
 
     /// Drops a whole resource's storage (its CRD is gone). Watchers see the history end.
@@ -349,7 +386,10 @@ impl Store {
             self.uids.insert(uid.to_string(), (gr.clone(), key.clone()));
         }
         for owner in owner_uids(&obj.value) {
-            self.dependents.entry(owner).or_default().insert((gr.clone(), key.clone()));
+            self.dependents
+                .entry(owner)
+                .or_default()
+                .insert((gr.clone(), key.clone()));
         }
     }
 
@@ -396,7 +436,10 @@ mod tests {
     use serde_json::json;
 
     fn gr() -> GroupResource {
-        GroupResource { group: String::new(), resource: "configmaps".into() }
+        GroupResource {
+            group: String::new(),
+            resource: "configmaps".into(),
+        }
     }
 
     fn key(name: &str) -> ObjKey {
@@ -408,18 +451,29 @@ mod tests {
     }
 
     fn names(s: &Snapshot<'_>) -> Vec<String> {
-        s.iter().map(|(k, o)| format!("{}={}", k.1, o.value["data"]["v"].as_str().unwrap())).collect()
+        s.iter()
+            .map(|(k, o)| format!("{}={}", k.1, o.value["data"]["v"].as_str().unwrap()))
+            .collect()
     }
 
     #[test]
     fn revisions_are_global_and_strictly_increasing() {
         let mut s = Store::new(100);
         let a = s.put(&gr(), key("a"), cm("a", "1")).event.rv;
-        let other = GroupResource { group: "apps".into(), resource: "deployments".into() };
-        let b = s.put(&other, key("d"), json!({"metadata": {"name": "d"}})).event.rv;
+        let other = GroupResource {
+            group: "apps".into(),
+            resource: "deployments".into(),
+        };
+        let b = s
+            .put(&other, key("d"), json!({"metadata": {"name": "d"}}))
+            .event
+            .rv;
         let c = s.put(&gr(), key("a"), cm("a", "2")).event.rv;
         assert!(a < b && b < c);
-        assert_eq!(s.get(&gr(), &key("a")).unwrap().value["metadata"]["resourceVersion"], c.to_string());
+        assert_eq!(
+            s.get(&gr(), &key("a")).unwrap().value["metadata"]["resourceVersion"],
+            c.to_string()
+        );
     }
 
     #[test]
@@ -432,8 +486,14 @@ mod tests {
         s.put(&gr(), key("c"), cm("c", "1"));
         let rs = s.resource_ref(&gr()).unwrap();
         assert_eq!(names(&rs.snapshot(at, None, None).unwrap()), ["a=1", "b=1"]);
-        assert_eq!(names(&rs.snapshot(s.revision(), None, None).unwrap()), ["a=2", "c=1"]);
-        assert_eq!(names(&rs.snapshot(at, Some(&key("a")), None).unwrap()), ["b=1"]);
+        assert_eq!(
+            names(&rs.snapshot(s.revision(), None, None).unwrap()),
+            ["a=2", "c=1"]
+        );
+        assert_eq!(
+            names(&rs.snapshot(at, Some(&key("a")), None).unwrap()),
+            ["b=1"]
+        );
     }
 
     #[test]
@@ -444,7 +504,10 @@ mod tests {
         s.put(&gr(), key("a"), cm("a", "3"));
         let rs = s.resource_ref(&gr()).unwrap();
         assert!(rs.events_after(first).is_ok());
-        assert_eq!(rs.events_after(first - 1).unwrap_err(), TooOld { oldest: first + 1 });
+        assert_eq!(
+            rs.events_after(first - 1).unwrap_err(),
+            TooOld { oldest: first + 1 }
+        );
     }
 
     #[test]
@@ -453,7 +516,10 @@ mod tests {
         s.put(&gr(), key("a"), cm("a", "1"));
         let w = s.remove(&gr(), &key("a"), None).unwrap();
         assert_eq!(w.event.kind, EventType::Deleted);
-        assert_eq!(w.event.object.value["metadata"]["resourceVersion"], w.event.rv.to_string());
+        assert_eq!(
+            w.event.object.value["metadata"]["resourceVersion"],
+            w.event.rv.to_string()
+        );
         assert_eq!(w.event.object.value["data"]["v"], "1");
         assert!(s.by_uid("uid-a").is_none());
     }

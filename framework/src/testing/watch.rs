@@ -57,7 +57,9 @@ pub(crate) fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         None => None,
         Some(_) => Some(q.flag("sendInitialEvents").map_err(ApiError::bad_request)?),
     };
-    let bookmarks = q.flag("allowWatchBookmarks").map_err(ApiError::bad_request)?;
+    let bookmarks = q
+        .flag("allowWatchBookmarks")
+        .map_err(ApiError::bad_request)?;
     let rv_match = q.value("resourceVersionMatch");
     if let Some(initial) = send_initial {
         if !settings.watch_list {
@@ -90,17 +92,27 @@ pub(crate) fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         None => settings.max_watch_timeout,
         Some(t) => match t.parse::<u64>() {
             Ok(secs) => Duration::from_secs(secs).min(settings.max_watch_timeout),
-            Err(_) => return Err(ApiError::bad_request(format!("invalid timeoutSeconds {t:?}"))),
+            Err(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid timeoutSeconds {t:?}"
+                )));
+            }
         },
     };
-    let close_every = [ctx.inner.faults.close_every(), ctx.client.faults.close_every()]
-        .into_iter()
-        .flatten()
-        .min();
-    let close_after = [ctx.inner.faults.close_after_events(), ctx.client.faults.close_after_events()]
-        .into_iter()
-        .flatten()
-        .min();
+    let close_every = [
+        ctx.inner.faults.close_every(),
+        ctx.client.faults.close_every(),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let close_after = [
+        ctx.inner.faults.close_after_events(),
+        ctx.client.faults.close_after_events(),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     let now = Instant::now();
     let deadline = now + close_every.map_or(timeout, |p| p.min(timeout));
 
@@ -116,7 +128,10 @@ pub(crate) fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         pos: 0,
         pending: VecDeque::new(),
         changed: watch::Sender::new(0).subscribe(),
-        closers: [ctx.inner.faults.watch_closer(), ctx.client.faults.watch_closer()],
+        closers: [
+            ctx.inner.faults.watch_closer(),
+            ctx.client.faults.watch_closer(),
+        ],
         bookmarks,
         bookmark_interval: settings.bookmark_interval.max(Duration::from_millis(1)),
         next_bookmark: now + settings.bookmark_interval,
@@ -137,7 +152,9 @@ pub(crate) fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
                 if let Ok(snapshot) = rs.snapshot(current, None, ctx.namespace) {
                     for (_, obj) in snapshot.iter() {
                         if matches(&obj.value, &stream.labels, &stream.fields) {
-                            stream.pending.push_back(line("ADDED", &render(obj, ctx.rt, ctx.wants)));
+                            stream
+                                .pending
+                                .push_back(line("ADDED", &render(obj, ctx.rt, ctx.wants)));
                         }
                     }
                 }
@@ -150,14 +167,18 @@ pub(crate) fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         } else {
             let rv = rv.unwrap_or(current);
             if let Some(Err(TooOld { oldest })) = rs.map(|rs| rs.events_after(rv)) {
-                stream.pending.push_back(expired_line(format!("too old resource version: {rv} ({oldest})")));
+                stream.pending.push_back(expired_line(format!(
+                    "too old resource version: {rv} ({oldest})"
+                )));
                 stream.done = true;
             }
             stream.pos = rv;
         }
     }
     let body = futures::stream::unfold(stream, |mut s| async move {
-        s.next().await.map(|b| (Ok::<_, Infallible>(Frame::data(b)), s))
+        s.next()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), s))
     })
     .boxed();
     Ok(Reply::Stream(StreamBody::new(body).boxed_unsync()))
@@ -289,7 +310,10 @@ impl WatchStream {
                     // The old content, stamped with the revision at which it stopped matching.
                     let mut old = e.prev.as_ref()?.value.clone();
                     old["metadata"]["resourceVersion"] = json!(e.rv.to_string());
-                    Some(line("DELETED", &render(&Stored::new(old, e.rv), &self.rt, self.wants)))
+                    Some(line(
+                        "DELETED",
+                        &render(&Stored::new(old, e.rv), &self.rt, self.wants),
+                    ))
                 }
                 (false, false) => None,
             },
@@ -311,7 +335,9 @@ impl WatchStream {
                 "apiVersion": "meta.k8s.io/v1",
                 "metadata": metadata,
             }),
-            _ => json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": metadata}),
+            _ => {
+                json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": metadata})
+            }
         };
         line("BOOKMARK", &to_bytes(&object))
     }

@@ -15,15 +15,17 @@ use super::fields;
 use super::kinds::{Generation, ResourceType};
 use super::patch::{apply_json_patch, apply_merge_patch};
 use super::read::{at_path, object_key, render, render_value, scale_of};
+use super::rules;
 use super::server::{Ctx, Inner, Reply, Settings, State};
 use super::status::ApiError;
 use super::store::{ObjKey, Stored};
 use super::validation::{self, Cause, validate_object_meta, validate_object_meta_update};
-use super::rules;
 
 /// The current time as `metav1.Time` writes it (RFC 3339, seconds).
 pub(crate) fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// A random RFC 4122 version 4 UUID, as the apiserver gives every object.
@@ -58,15 +60,33 @@ pub(crate) fn decode_body(rt: &ResourceType, body: &[u8]) -> Result<Value, ApiEr
 fn check_type(rt: &ResourceType, mut value: Value) -> Result<Value, ApiError> {
     let text = || {
         let s = value_text(&value);
-        if s.len() > 200 { format!("{}...", &s[..s.floor_char_boundary(200)]) } else { s }
+        if s.len() > 200 {
+            format!("{}...", &s[..s.floor_char_boundary(200)])
+        } else {
+            s
+        }
     };
-    let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if kind.is_empty() {
-        return Err(ApiError::bad_request(format!("Object 'Kind' is missing in '{}'", text())));
+        return Err(ApiError::bad_request(format!(
+            "Object 'Kind' is missing in '{}'",
+            text()
+        )));
     }
     if api_version.is_empty() {
-        return Err(ApiError::bad_request(format!("Object 'apiVersion' is missing in '{}'", text())));
+        return Err(ApiError::bad_request(format!(
+            "Object 'apiVersion' is missing in '{}'",
+            text()
+        )));
     }
     if api_version != rt.api_version() {
         return Err(ApiError::bad_request(format!(
@@ -80,7 +100,10 @@ fn check_type(rt: &ResourceType, mut value: Value) -> Result<Value, ApiError> {
             rt.kind
         )));
     }
-    if !value.get("metadata").is_none_or(|m| m.is_object() || m.is_null()) {
+    if !value
+        .get("metadata")
+        .is_none_or(|m| m.is_object() || m.is_null())
+    {
         return Err(ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: metadata must be an object",
             rt.kind, rt.version, rt.kind
@@ -105,20 +128,31 @@ fn value_text(v: &Value) -> String {
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
-    obj.get("metadata")?.get(field)?.as_str().filter(|s| !s.is_empty())
+    obj.get("metadata")?
+        .get(field)?
+        .as_str()
+        .filter(|s| !s.is_empty())
 }
 
 fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
-    obj["metadata"].as_object_mut().expect("metadata was just made an object")
+    obj["metadata"]
+        .as_object_mut()
+        .expect("metadata was just made an object")
 }
 
 /// Drops empty collections from metadata, as Go's `omitempty` does when the object is stored.
 fn drop_empty_metadata(obj: &mut Value) {
     let meta = meta_mut(obj);
-    for f in ["labels", "annotations", "finalizers", "ownerReferences", "managedFields"] {
+    for f in [
+        "labels",
+        "annotations",
+        "finalizers",
+        "ownerReferences",
+        "managedFields",
+    ] {
         let empty = match meta.get(f) {
             Some(Value::Object(m)) => m.is_empty(),
             Some(Value::Array(a)) => a.is_empty(),
@@ -136,8 +170,14 @@ const GENERATE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 fn generated_name(prefix: &str) -> String {
     // apimachinery truncates the prefix so prefix + 5 random characters fit 63.
     let max = 63 - 5;
-    let prefix = if prefix.len() > max { &prefix[..prefix.floor_char_boundary(max)] } else { prefix };
-    let suffix: String = (0..5).map(|_| GENERATE_ALPHABET[fastrand::usize(..GENERATE_ALPHABET.len())] as char).collect();
+    let prefix = if prefix.len() > max {
+        &prefix[..prefix.floor_char_boundary(max)]
+    } else {
+        prefix
+    };
+    let suffix: String = (0..5)
+        .map(|_| GENERATE_ALPHABET[fastrand::usize(..GENERATE_ALPHABET.len())] as char)
+        .collect();
     format!("{prefix}{suffix}")
 }
 
@@ -151,16 +191,26 @@ fn validate(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
 }
 
 fn invalid(rt: &ResourceType, obj: &Value, causes: &[Cause]) -> ApiError {
-    let name = meta_str(obj, "name").or_else(|| meta_str(obj, "generateName")).unwrap_or_default();
+    let name = meta_str(obj, "name")
+        .or_else(|| meta_str(obj, "generateName"))
+        .unwrap_or_default();
     ApiError::invalid(rt, name, causes)
 }
 
 /// Checks that objects may be created in `ns` (it exists and is not terminating).
-fn check_namespace(state: &State, settings: &Settings, rt: &ResourceType, ns: &str) -> Result<(), ApiError> {
+fn check_namespace(
+    state: &State,
+    settings: &Settings,
+    rt: &ResourceType,
+    ns: &str,
+) -> Result<(), ApiError> {
     if !rt.namespaced || !settings.enforce_namespaces {
         return Ok(());
     }
-    let namespaces = state.registry.get("", "v1", "namespaces").map(|t| t.group_resource());
+    let namespaces = state
+        .registry
+        .get("", "v1", "namespaces")
+        .map(|t| t.group_resource());
     let found = namespaces.and_then(|gr| state.store.get(&gr, &(String::new(), ns.to_string())));
     match found {
         None => Err(ApiError::namespace_not_found(ns)),
@@ -168,7 +218,9 @@ fn check_namespace(state: &State, settings: &Settings, rt: &ResourceType, ns: &s
             let mut e = ApiError::forbidden(
                 rt,
                 meta_str(&n.value, "name").map(|_| "").unwrap_or_default(),
-                &format!("unable to create new content in namespace {ns} because it is being terminated"),
+                &format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                ),
             );
             e.details = Some(json!({"kind": rt.plural, "causes": [{
                 "reason": "NamespaceTerminating",
@@ -196,7 +248,9 @@ pub(crate) fn create_object(
         )));
     }
     if meta_str(&obj, "resourceVersion").is_some() {
-        return Err(ApiError::internal("resourceVersion should not be set on objects to be created"));
+        return Err(ApiError::internal(
+            "resourceVersion should not be set on objects to be created",
+        ));
     }
     let ns = meta_str(&obj, "namespace").unwrap_or_default().to_string();
     if meta_str(&obj, "name").is_none() {
@@ -241,7 +295,12 @@ fn prepare_create(rt: &ResourceType, obj: &mut Value, manager: &str) {
     let meta = meta_mut(obj);
     meta.insert("uid".into(), json!(new_uid()));
     meta.insert("creationTimestamp".into(), json!(now()));
-    for f in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "resourceVersion"] {
+    for f in [
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+        "resourceVersion",
+    ] {
         meta.remove(f);
     }
     if rt.generation == Generation::None {
@@ -298,7 +357,11 @@ pub(crate) fn prepare_update(
         }
         Some("status") | Some("finalize") => {
             // Built-in status (and namespace finalize) writes keep the old metadata and spec.
-            let keep = if subresource == Some("finalize") { "spec" } else { "status" };
+            let keep = if subresource == Some("finalize") {
+                "spec"
+            } else {
+                "status"
+            };
             let part = new.get(keep).cloned();
             let managed = new.pointer("/metadata/managedFields").cloned();
             let rv = new.pointer("/metadata/resourceVersion").cloned();
@@ -339,12 +402,21 @@ pub(crate) fn prepare_update(
     let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
     {
         let meta = meta_mut(&mut new);
-        if meta.get("uid").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if meta
+            .get("uid")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             if let Some(uid) = old_meta.get("uid") {
                 meta.insert("uid".into(), uid.clone());
             }
         }
-        for f in ["creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        for f in [
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
             match old_meta.get(f) {
                 Some(v) => meta.insert(f.into(), v.clone()),
                 None => meta.remove(f),
@@ -360,7 +432,10 @@ pub(crate) fn prepare_update(
     }
     drop_empty_metadata(&mut new);
     let mut causes = validate(rt, &new);
-    causes.extend(validate_object_meta_update(&old_meta, new.get("metadata").unwrap_or(&json!({}))));
+    causes.extend(validate_object_meta_update(
+        &old_meta,
+        new.get("metadata").unwrap_or(&json!({})),
+    ));
     if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
         causes.extend(crd::validate(&new, Some(old)));
     }
@@ -368,10 +443,20 @@ pub(crate) fn prepare_update(
         return Err(invalid(rt, &new, &causes));
     }
     if subresource.is_none() && generation_changes(rt, old, &new) {
-        let g = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+        let g = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         meta_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
-    fields::on_update(rt, old, &mut new, manager, &rt.api_version(), subresource.filter(|s| *s == "status"));
+    fields::on_update(
+        rt,
+        old,
+        &mut new,
+        manager,
+        &rt.api_version(),
+        subresource.filter(|s| *s == "status"),
+    );
     Ok(new)
 }
 
@@ -409,7 +494,9 @@ fn generation_changes(rt: &ResourceType, old: &Value, new: &Value) -> bool {
 
 /// Whether two versions of an object differ in anything but resourceVersion and managedFields.
 fn same_content(a: &Value, b: &Value) -> bool {
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return a == b };
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
     if a.len() != b.len() {
         return false;
     }
@@ -433,7 +520,9 @@ fn same_content(a: &Value, b: &Value) -> bool {
 }
 
 fn finalizers_empty(obj: &Value) -> bool {
-    obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty)
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
 }
 
 /// Stores an already-prepared update. A write that changes nothing stores nothing (no new
@@ -453,18 +542,28 @@ pub(crate) fn commit_update(
     let gr = rt.group_resource();
     let terminating = new.pointer("/metadata/deletionTimestamp").is_some();
     let ns_finalizers_empty = !(rt.plural == "namespaces" && rt.group.is_empty())
-        || new.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty);
+        || new
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty);
     if dry_run {
         return Ok(Arc::new(Stored::new(new, old.rv)));
     }
     if terminating && finalizers_empty(&new) && ns_finalizers_empty {
         let written = state.store.remove(&gr, key, Some(new));
-        return Ok(written.map(|w| w.event.object.clone()).unwrap_or_else(|| old.clone()));
+        return Ok(written
+            .map(|w| w.event.object.clone())
+            .unwrap_or_else(|| old.clone()));
     }
     Ok(state.store.put(&gr, key.clone(), new).event.object.clone())
 }
 
-fn name_matches(rt: &ResourceType, obj: &Value, name: &str, ns: Option<&str>) -> Result<(), ApiError> {
+fn name_matches(
+    rt: &ResourceType,
+    obj: &Value,
+    name: &str,
+    ns: Option<&str>,
+) -> Result<(), ApiError> {
     if let Some(body_name) = meta_str(obj, "name") {
         if body_name != name {
             return Err(ApiError::bad_request(format!(
@@ -489,7 +588,9 @@ fn require_json(ctx: &Ctx<'_>) -> Result<(), ApiError> {
         other => Err(ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json (got {other:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json (got {other:?})"
+            ),
         )),
     }
 }
@@ -530,7 +631,10 @@ pub(crate) fn update(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Rep
     let key = object_key(ctx, name);
     let manager = ctx.req.field_manager();
     let mut state = ctx.inner.state.lock();
-    let old = state.store.get(&rt.group_resource(), &key).ok_or_else(|| ApiError::not_found(rt, name))?;
+    let old = state
+        .store
+        .get(&rt.group_resource(), &key)
+        .ok_or_else(|| ApiError::not_found(rt, name))?;
     match meta_str(&obj, "resourceVersion") {
         Some(rv) if rv != old.rv.to_string() => return Err(ApiError::conflict(rt, name)),
         Some(_) => {}
@@ -567,7 +671,9 @@ fn apply_patch(ctx: &Ctx<'_>, base: &Value) -> Result<Value, ApiError> {
             Err(ApiError::new(
                 415,
                 "UnsupportedMediaType",
-                format!("{content_type} is not implemented by windlass::testing yet; use application/merge-patch+json or application/json-patch+json"),
+                format!(
+                    "{content_type} is not implemented by windlass::testing yet; use application/merge-patch+json or application/json-patch+json"
+                ),
             ))
         }
         other => Err(ApiError::unsupported_media_type(other)),
@@ -578,20 +684,32 @@ pub(crate) fn patch(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Repl
     let rt = ctx.rt;
     let key = object_key(ctx, name);
     let manager = ctx.req.field_manager();
-    if ctx.req.query.get("force").is_some() && ctx.req.content_type() != "application/apply-patch+yaml" {
+    if ctx.req.query.get("force").is_some()
+        && ctx.req.content_type() != "application/apply-patch+yaml"
+    {
         let cause = Cause {
             reason: "FieldValueForbidden",
             message: "Forbidden: may not be specified for non-apply patch".into(),
             field: "force".into(),
         };
-        return Err(ApiError::invalid_kind("meta.k8s.io", "PatchOptions", "", &[cause]));
+        return Err(ApiError::invalid_kind(
+            "meta.k8s.io",
+            "PatchOptions",
+            "",
+            &[cause],
+        ));
     }
     let mut state = ctx.inner.state.lock();
-    let old = state.store.get(&rt.group_resource(), &key).ok_or_else(|| ApiError::not_found(rt, name))?;
+    let old = state
+        .store
+        .get(&rt.group_resource(), &key)
+        .ok_or_else(|| ApiError::not_found(rt, name))?;
     let base = render_value(&old.value, rt, super::request::Wants::Json);
     let mut patched = apply_patch(ctx, &base)?;
     if !patched.is_object() {
-        return Err(ApiError::bad_request("the patched object is not a JSON object"));
+        return Err(ApiError::bad_request(
+            "the patched object is not a JSON object",
+        ));
     }
     // A resourceVersion in the patched object is a precondition; none means "latest".
     match meta_str(&patched, "resourceVersion") {
@@ -609,12 +727,26 @@ pub(crate) fn patch(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Repl
 
 /// Writes the desired replica count of a Scale into the object, through the main endpoint's
 /// rules (so `generation` moves as for any spec change).
-fn write_scale(ctx: &Ctx<'_>, name: &str, scale: Value, state: &mut State, old: &Arc<Stored>) -> Result<Reply, ApiError> {
+fn write_scale(
+    ctx: &Ctx<'_>,
+    name: &str,
+    scale: Value,
+    state: &mut State,
+    old: &Arc<Stored>,
+) -> Result<Reply, ApiError> {
     let rt = ctx.rt;
     let Some(paths) = rt.scale.as_ref() else {
-        return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ));
     };
-    if let Some(rv) = scale.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+    if let Some(rv) = scale
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
         if rv != old.rv.to_string() {
             return Err(ApiError::conflict(rt, name));
         }
@@ -626,10 +758,19 @@ fn write_scale(ctx: &Ctx<'_>, name: &str, scale: Value, state: &mut State, old: 
             message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
             field: "spec.replicas".into(),
         };
-        return Err(ApiError::invalid_kind("autoscaling", "Scale", name, &[cause]));
+        return Err(ApiError::invalid_kind(
+            "autoscaling",
+            "Scale",
+            name,
+            &[cause],
+        ));
     }
     let mut new = old.value.clone();
-    let segs: Vec<&str> = paths.spec_replicas.trim_start_matches('.').split('.').collect();
+    let segs: Vec<&str> = paths
+        .spec_replicas
+        .trim_start_matches('.')
+        .split('.')
+        .collect();
     let mut cur = &mut new;
     for seg in &segs[..segs.len() - 1] {
         if !cur.get(*seg).is_some_and(Value::is_object) {
@@ -645,8 +786,9 @@ fn write_scale(ctx: &Ctx<'_>, name: &str, scale: Value, state: &mut State, old: 
 }
 
 pub(crate) fn update_scale(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
-    let scale: Value = serde_json::from_slice(&ctx.req.body)
-        .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
+    let scale: Value = serde_json::from_slice(&ctx.req.body).map_err(|e| {
+        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+    })?;
     let mut state = ctx.inner.state.lock();
     let old = state
         .store
@@ -669,7 +811,9 @@ pub(crate) fn patch_scale(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> 
 pub(crate) fn create_default_namespaces(inner: &Inner) {
     let settings = inner.settings();
     let mut state = inner.state.lock();
-    let Some(rt) = state.registry.get("", "v1", "namespaces") else { return };
+    let Some(rt) = state.registry.get("", "v1", "namespaces") else {
+        return;
+    };
     for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
         // Cannot fail: the names are valid and the store is empty.

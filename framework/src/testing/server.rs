@@ -471,11 +471,12 @@ impl Inner {
             Some(_) => false,
         };
         if !known_sub {
-            return Err(ApiError::new(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-            ));
+            // A built-in's undeclared subresource has no route (go-restful's generic 404
+            // Status); the CRD handler answers NotFound for the object instead.
+            return Err(match path.name.as_deref() {
+                Some(name) if rt.custom => ApiError::not_found(&rt, name),
+                _ => ApiError::route_not_found(),
+            });
         }
         let ns = path.namespace.as_deref();
         let ctx = Ctx {
@@ -504,9 +505,7 @@ impl Inner {
             },
             (&Method::DELETE, Some(name), _) if sub.is_none() => delete::delete(&ctx, name),
             (&Method::DELETE, None, _) => delete::delete_collection(&ctx),
-            (m, _, _) => Err(ApiError::method_not_allowed(format!(
-                "the server does not allow this method on the requested resource ({m})"
-            ))),
+            _ => Err(ApiError::method_not_allowed()),
         }
     }
 }

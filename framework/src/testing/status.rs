@@ -112,7 +112,29 @@ impl ApiError {
         Self::new(400, "BadRequest", message)
     }
 
-    pub(crate) fn method_not_allowed(message: impl Into<String>) -> Self {
+    /// A method no route of the path serves, as go-restful's error handler answers it.
+    pub(crate) fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+        .with_details(json!({}))
+    }
+
+    /// A path under a served resource that no route serves (an undeclared subresource).
+    pub(crate) fn route_not_found() -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
+    }
+
+    /// A verb the resource does not support in its current state (the CRD handler's answer
+    /// to creates while the CRD is terminating).
+    pub(crate) fn method_not_supported(message: impl Into<String>) -> Self {
         Self::new(405, "MethodNotAllowed", message)
     }
 

@@ -243,9 +243,9 @@ pub(crate) fn create_object(
     dry_run: bool,
 ) -> Result<Arc<Stored>, ApiError> {
     if rt.custom && crd::is_terminating(state, rt) {
-        return Err(ApiError::method_not_allowed(format!(
-            "create not allowed while custom resource definition is terminating"
-        )));
+        return Err(ApiError::method_not_supported(
+            "create not allowed while custom resource definition is terminating",
+        ));
     }
     if meta_str(&obj, "resourceVersion").is_some() {
         return Err(ApiError::internal(
@@ -601,9 +601,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let mut obj = decode_body(rt, &ctx.req.body)?;
     if rt.namespaced {
         let Some(url_ns) = ctx.namespace else {
-            return Err(ApiError::method_not_allowed(
-                "the server does not allow this method on the requested resource",
-            ));
+            return Err(ApiError::method_not_allowed());
         };
         match meta_str(&obj, "namespace") {
             Some(body_ns) if body_ns != url_ns => {
@@ -736,11 +734,7 @@ fn write_scale(
 ) -> Result<Reply, ApiError> {
     let rt = ctx.rt;
     let Some(paths) = rt.scale.as_ref() else {
-        return Err(ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        ));
+        return Err(ApiError::route_not_found());
     };
     if let Some(rv) = scale
         .pointer("/metadata/resourceVersion")

@@ -15,7 +15,7 @@ use super::selector::{FieldSelector, LabelSelector, field_not_known, field_not_s
 use super::server::{Ctx, Inner, Reply};
 use super::status::ApiError;
 use super::store::{ObjKey, Stored, TooOld};
-use super::validation::Cause;
+use super::validation::{Cause, go_quote};
 
 /// The object as the client asked for it: the served version's apiVersion, or only metadata.
 pub(crate) fn render(obj: &Stored, rt: &ResourceType, wants: Wants) -> Bytes {
@@ -53,15 +53,38 @@ pub(crate) fn to_bytes(value: &Value) -> Bytes {
 }
 
 /// Parses a `resourceVersion` parameter: `None` when unset or empty.
+///
+/// The real server parses it deep in storage and lets the error through unconverted, so a
+/// malformed resourceVersion answers 500 with no reason (kubernetes/kubernetes#139485); this
+/// mirrors that rather than the 400 one would expect.
 pub(crate) fn parse_rv(q: &Query) -> Result<Option<u64>, ApiError> {
-    match q.value("resourceVersion") {
-        None => Ok(None),
-        Some(s) => s.parse::<u64>().map(Some).map_err(|_| {
-            ApiError::bad_request(format!(
-                "invalid resource version: {s:?}: must be an unsigned integer"
-            ))
-        }),
-    }
+    let Some(s) = q.value("resourceVersion") else {
+        return Ok(None);
+    };
+    let why = if !s.bytes().all(|b| b.is_ascii_digit()) {
+        "invalid syntax"
+    } else if let Ok(rv) = s.parse::<u64>() {
+        return Ok(Some(rv));
+    } else {
+        "value out of range"
+    };
+    Err(ApiError::new(
+        500,
+        "",
+        format!(
+            "resourceVersion: Invalid value: {}: strconv.ParseUint: parsing {}: {why}",
+            go_quote(s),
+            go_quote(s)
+        ),
+    ))
+}
+
+/// The `limit` of a list (none when absent or not positive), or Go's parse error as a 400.
+pub(crate) fn parse_limit(q: &Query) -> Result<Option<usize>, ApiError> {
+    let limit = q.int("limit").map_err(ApiError::bad_request)?;
+    Ok(limit
+        .filter(|n| *n > 0)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
 }
 
 /// Waits (a few seconds at most, as the real watch cache does) until the store has reached
@@ -107,14 +130,77 @@ pub(crate) async fn get(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
     Ok(Reply::bytes(200, body))
 }
 
-/// A `ListOptions` violation: 422 with the kind `ListOptions`, as the real server reports it.
-pub(crate) fn list_options_invalid(field: &str, message: &str) -> ApiError {
-    let cause = Cause {
+/// A forbidden `ListOptions` combination, as `ValidateListOptions` words it.
+pub(crate) fn forbidden(field: &str, message: &str) -> Cause {
+    Cause {
         reason: "FieldValueForbidden",
         message: format!("Forbidden: {message}"),
         field: field.to_string(),
-    };
-    ApiError::invalid_kind("meta.k8s.io", "ListOptions", "", &[cause])
+    }
+}
+
+/// A `ListOptions` value outside its enumeration.
+pub(crate) fn not_supported(field: &str, value: &str, supported: &[&str]) -> Cause {
+    let quoted: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
+    Cause {
+        reason: "FieldValueNotSupported",
+        message: format!(
+            "Unsupported value: {}: supported values: {}",
+            go_quote(value),
+            quoted.join(", ")
+        ),
+        field: field.to_string(),
+    }
+}
+
+/// `ListOptions` violations: 422 with the kind `ListOptions`, every cause at once, as the
+/// real server reports them.
+pub(crate) fn list_options_invalid(causes: &[Cause]) -> ApiError {
+    ApiError::invalid_kind("meta.k8s.io", "ListOptions", "", causes)
+}
+
+/// apimachinery's `ValidateListOptions` for a list (not a watch).
+fn validate_list_options(q: &Query) -> Result<(), ApiError> {
+    let mut causes = Vec::new();
+    if let Some(m) = q.value("resourceVersionMatch") {
+        let rv = q.value("resourceVersion");
+        if rv.is_none() {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
+        }
+        if q.value("continue").is_some() {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+        if m != "Exact" && m != "NotOlderThan" {
+            causes.push(not_supported(
+                "resourceVersionMatch",
+                m,
+                &["Exact", "NotOlderThan", ""],
+            ));
+        }
+        if m == "Exact" && rv == Some("0") {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            ));
+        }
+    }
+    if q.get("sendInitialEvents").is_some() {
+        causes.push(forbidden(
+            "sendInitialEvents",
+            "sendInitialEvents is forbidden for list",
+        ));
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(list_options_invalid(&causes))
+    }
 }
 
 /// Parses the label and field selectors of a list, watch or deletecollection.
@@ -128,17 +214,38 @@ pub(crate) fn selectors(
         .map_err(ApiError::bad_request)?;
     for field in fields.requirements().iter().map(|r| r.field.as_str()) {
         if !rt.is_selectable(field) {
-            // Kinds with their own field conversions (and custom resources) word this
-            // differently from the kinds that only know metadata.name and metadata.namespace.
-            let message = if rt.custom || !rt.selectable_fields.is_empty() {
-                field_not_supported(field)
-            } else {
-                field_not_known(field)
-            };
-            return Err(ApiError::bad_request(message));
+            return Err(ApiError::bad_request(unsupported_field(rt, field)));
         }
     }
     Ok((labels, fields))
+}
+
+/// Core kinds whose field-label conversion only knows the metadata fields and says so in its
+/// own words (core/v1's `addConversionFuncs`).
+const CORE_METADATA_ONLY_FIELDS: [&str; 6] = [
+    "Endpoints",
+    "ResourceQuota",
+    "PersistentVolumeClaim",
+    "Service",
+    "ServiceAccount",
+    "ConfigMap",
+];
+
+/// The 400 message for a field the kind cannot select on, worded by the kind's field-label
+/// conversion: core's metadata-only kinds, the kinds with their own conversions (and custom
+/// resources), and apimachinery's default for the kinds that register none.
+fn unsupported_field(rt: &ResourceType, field: &str) -> String {
+    if rt.group.is_empty() && CORE_METADATA_ONLY_FIELDS.contains(&rt.kind.as_str()) {
+        format!(
+            "field label {} not supported for {}",
+            go_quote(field),
+            go_quote(&rt.kind)
+        )
+    } else if rt.custom || !rt.selectable_fields.is_empty() {
+        field_not_supported(field)
+    } else {
+        field_not_known(field)
+    }
 }
 
 pub(crate) fn matches(obj: &Value, labels: &LabelSelector, fields: &FieldSelector) -> bool {
@@ -180,25 +287,11 @@ const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to di
 
 pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let q = &ctx.req.query;
-    if q.flag("sendInitialEvents").map_err(ApiError::bad_request)? {
-        return Err(list_options_invalid(
-            "sendInitialEvents",
-            "sendInitialEvents is forbidden for list",
-        ));
-    }
+    // In the real handler's order: parameter decoding (400), ListOptions validation (422),
+    // field selector conversion (400), then storage (resourceVersion, continue).
+    let limit = parse_limit(q)?;
+    validate_list_options(q)?;
     let (labels, fields) = selectors(q, ctx.rt)?;
-    let limit = match q.value("limit") {
-        None => None,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if n > 0 => Some(n as usize),
-            Ok(_) => None,
-            Err(_) => {
-                return Err(ApiError::bad_request(format!(
-                    "invalid limit {l:?}: must be an integer"
-                )));
-            }
-        },
-    };
     let rv = parse_rv(q)?;
     let rv_match = q.value("resourceVersionMatch");
     let token = q.value("continue");
@@ -207,60 +300,26 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             "specifying resource version is not allowed when using continue",
         ));
     }
-    if let Some(m) = rv_match {
-        if token.is_some() {
-            return Err(list_options_invalid(
-                "resourceVersionMatch",
-                "resourceVersionMatch is forbidden when continue is provided",
-            ));
-        }
-        if rv.is_none() {
-            return Err(list_options_invalid(
-                "resourceVersionMatch",
-                "resourceVersionMatch is forbidden unless resourceVersion is provided",
-            ));
-        }
-        match m {
-            "Exact" if rv == Some(0) => {
-                return Err(list_options_invalid(
-                    "resourceVersionMatch",
-                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
-                ));
-            }
-            "Exact" | "NotOlderThan" => {}
-            other => {
-                let cause = Cause {
-                    reason: "FieldValueNotSupported",
-                    message: format!(
-                        "Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
-                    ),
-                    field: "resourceVersionMatch".into(),
-                };
-                return Err(ApiError::invalid_kind(
-                    "meta.k8s.io",
-                    "ListOptions",
-                    "",
-                    &[cause],
-                ));
-            }
-        }
-    }
     let (at, after) = match token {
         Some(t) => {
             let (rv, key) = decode_continue(t)?;
             (if rv == 0 { None } else { Some(rv) }, Some(key))
         }
-        None => match (rv, rv_match) {
-            (Some(n), Some("Exact")) => {
-                wait_for_revision(ctx.inner, n).await?;
-                (Some(n), None)
+        None => {
+            // Exact reads exactly N; so does the legacy form, a limit with resourceVersion=N
+            // (N > 0) and no resourceVersionMatch. Otherwise N only means "not older than".
+            let exact = match rv_match {
+                Some(m) => m == "Exact",
+                None => limit.is_some(),
+            };
+            match rv {
+                Some(n) if n > 0 => {
+                    wait_for_revision(ctx.inner, n).await?;
+                    (exact.then_some(n), None)
+                }
+                _ => (None, None),
             }
-            (Some(n), _) if n > 0 => {
-                wait_for_revision(ctx.inner, n).await?;
-                (None, None)
-            }
-            _ => (None, None),
-        },
+        }
     };
 
     let state = ctx.inner.state.lock();
@@ -274,11 +333,11 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     if let Some(rs) = state.store.resource_ref(&gr) {
         let snapshot = match rs.snapshot(at, after.as_ref(), ctx.namespace) {
             Ok(s) => s,
-            Err(TooOld { oldest }) => {
+            Err(TooOld { .. }) => {
                 let mut e = if token.is_some() {
                     ApiError::expired(CONTINUE_EXPIRED)
                 } else {
-                    ApiError::expired(format!("too old resource version: {at} ({oldest})"))
+                    ApiError::expired("The resourceVersion for the provided list is too old.")
                 };
                 if let Some(key) = after.as_ref().filter(|_| token.is_some()) {
                     // A token for the rest of the list at the latest revision (rv 0 = latest).

@@ -137,16 +137,26 @@ impl Query {
         self.get(key).filter(|v| !v.is_empty())
     }
 
-    /// Go's `strconv.ParseBool` truth, as the apiserver reads boolean parameters.
-    pub(crate) fn flag(&self, key: &str) -> Result<bool, String> {
-        match self.get(key) {
-            None | Some("") => Ok(false),
-            Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
-            Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
-            Some(other) => Err(format!(
-                "invalid boolean value {other:?} for query parameter {key:?}: strconv.ParseBool: parsing {other:?}: invalid syntax"
-            )),
+    /// A boolean parameter as apimachinery converts query values: absent, `0` and `false` (in
+    /// any case) are false; anything else, even an empty value or `maybe`, is true.
+    pub(crate) fn flag(&self, key: &str) -> bool {
+        self.get(key)
+            .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
+    }
+
+    /// An integer parameter (`limit`, `timeoutSeconds`): the 400 message is Go's
+    /// `strconv.ParseInt` error, as the apiserver reports it.
+    pub(crate) fn int(&self, key: &str) -> Result<Option<i64>, String> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("strconv.ParseInt: parsing {v:?}: invalid syntax"));
         }
+        v.parse::<i64>()
+            .map(Some)
+            .map_err(|_| format!("strconv.ParseInt: parsing {v:?}: value out of range"))
     }
 
     pub(crate) fn all(&self, key: &str) -> impl Iterator<Item = &str> {
@@ -333,8 +343,34 @@ mod tests {
         let q = Query::parse(Some("&watch=true&&labelSelector=a%3Db&"));
         assert_eq!(q.get("watch"), Some("true"));
         assert_eq!(q.get("labelSelector"), Some("a=b"));
-        assert!(q.flag("watch").unwrap());
-        assert!(Query::parse(Some("watch=yes")).flag("watch").is_err());
+        assert!(q.flag("watch"));
+    }
+
+    #[test]
+    fn booleans_are_false_only_when_absent_zero_or_false() {
+        let q = Query::parse(Some("a=maybe&b=&c=0&d=FALSE&e=1"));
+        let flags: Vec<bool> = ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .map(|k| q.flag(k))
+            .collect();
+        assert_eq!(flags, [true, true, false, false, true, false]);
+    }
+
+    #[test]
+    fn integers_answer_go_parse_errors() {
+        let q = Query::parse(Some("a=12&b=abc&c=&d=99999999999999999999&e=-3"));
+        assert_eq!(q.int("a"), Ok(Some(12)));
+        assert_eq!(
+            q.int("b").unwrap_err(),
+            r#"strconv.ParseInt: parsing "abc": invalid syntax"#
+        );
+        assert_eq!(
+            q.int("c").unwrap_err(),
+            r#"strconv.ParseInt: parsing "": invalid syntax"#
+        );
+        assert!(q.int("d").unwrap_err().ends_with("value out of range"));
+        assert_eq!(q.int("e"), Ok(Some(-3)));
+        assert_eq!(q.int("f"), Ok(None));
     }
 
     #[test]

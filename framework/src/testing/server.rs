@@ -488,7 +488,7 @@ impl Inner {
             namespace: ns,
         };
         match (&req.method, path.name.as_deref(), verb_of(req)) {
-            (_, _, Some(Verb::Watch)) if path.name.is_none() => watch::watch(&ctx),
+            (_, _, Some(Verb::Watch)) if path.name.is_none() => watch::watch(&ctx).await,
             (&Method::GET, Some(name), _) => match sub {
                 Some("scale") => read::get_scale(&ctx, name),
                 _ => read::get(&ctx, name).await,
@@ -525,7 +525,7 @@ fn verb_of(req: &ApiRequest) -> Option<Verb> {
     let name = route(&req.path);
     let has_name = matches!(&name, Route::Resource(p) if p.name.is_some());
     Some(match req.method {
-        Method::GET if !has_name && req.query.flag("watch").unwrap_or(false) => Verb::Watch,
+        Method::GET if !has_name && req.query.flag("watch") => Verb::Watch,
         Method::GET if has_name => Verb::Get,
         Method::GET => Verb::List,
         Method::POST => Verb::Create,

@@ -172,7 +172,8 @@ impl ApiError {
         let mut e = Self::new(
             504,
             "Timeout",
-            format!("Too large resource version: {asked}, current: {current}"),
+            // NewTimeoutError prefixes its message with "Timeout: ".
+            format!("Timeout: Too large resource version: {asked}, current: {current}"),
         );
         e.details = Some(json!({
             "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
@@ -240,6 +241,12 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if self.reason.is_empty() {
+            // StatusReasonUnknown is the empty string, which `omitempty` leaves out.
+            if let Some(o) = status.as_object_mut() {
+                o.remove("reason");
+            }
+        }
         if let Some(d) = &self.details {
             status["details"] = d.clone();
         }

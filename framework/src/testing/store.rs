@@ -74,7 +74,8 @@ pub(crate) struct Event {
 /// A resourceVersion older than the kept history was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TooOld {
-    /// The oldest revision that can still be served.
+    /// The oldest revision a watch can still resume from (or a snapshot be rebuilt at): what
+    /// the watch cache's "too old resource version: N (M)" reports as M.
     pub(crate) oldest: u64,
 }
 
@@ -105,7 +106,7 @@ impl ResourceStore {
     pub(crate) fn events_after(&self, after: u64) -> Result<Vec<Arc<Event>>, TooOld> {
         if after < self.compacted {
             return Err(TooOld {
-                oldest: self.compacted + 1,
+                oldest: self.compacted,
             });
         }
         let start = self.history.partition_point(|e| e.rv <= after);
@@ -506,7 +507,7 @@ mod tests {
         assert!(rs.events_after(first).is_ok());
         assert_eq!(
             rs.events_after(first - 1).unwrap_err(),
-            TooOld { oldest: first + 1 }
+            TooOld { oldest: first }
         );
     }
 

@@ -21,7 +21,11 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
 use super::kinds::{GroupResource, ResourceType};
-use super::read::{list_options_invalid, matches, parse_rv, render, selectors, to_bytes};
+use super::read::{
+    forbidden, list_options_invalid, matches, not_supported, parse_rv, render, selectors, to_bytes,
+    wait_for_revision,
+};
+use super::request::Query;
 use super::request::Wants;
 use super::selector::{FieldSelector, LabelSelector};
 use super::server::{Ctx, Inner, Reply};
@@ -50,54 +54,84 @@ pub(crate) fn expired_stream() -> Reply {
     Reply::Stream(StreamBody::new(stream).boxed_unsync())
 }
 
-pub(crate) fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let q = &ctx.req.query;
-    let settings = ctx.inner.settings();
-    let send_initial = match q.value("sendInitialEvents") {
-        None => None,
-        Some(_) => Some(q.flag("sendInitialEvents").map_err(ApiError::bad_request)?),
-    };
-    let bookmarks = q
-        .flag("allowWatchBookmarks")
-        .map_err(ApiError::bad_request)?;
-    let rv_match = q.value("resourceVersionMatch");
-    if let Some(initial) = send_initial {
-        if !settings.watch_list {
-            return Err(list_options_invalid(
-                "sendInitialEvents",
-                "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
-            ));
-        }
+/// How a watch starts, once its options are validated and defaulted.
+struct Start {
+    /// `sendInitialEvents`: `Some(true)` streams the current state then a bookmark,
+    /// `Some(false)` starts from the resourceVersion without initial events, `None` is the
+    /// legacy behaviour (synthetic ADDED events for resourceVersion unset or "0").
+    send_initial: Option<bool>,
+}
+
+/// apimachinery's `SetListOptionsDefaults` then `validateWatchOptions`: with the WatchList
+/// gate on, a watch from resourceVersion unset or "0" that asks for nothing else becomes a
+/// streaming list (so it also ends its initial events with a bookmark when bookmarks are
+/// allowed); violations are one 422 with every cause.
+fn watch_options(q: &Query, watch_list: bool) -> Result<Start, ApiError> {
+    let mut send_initial = q
+        .get("sendInitialEvents")
+        .map(|_| q.flag("sendInitialEvents"));
+    let mut rv_match = q.value("resourceVersionMatch");
+    let legacy_rv = matches!(q.value("resourceVersion"), None | Some("0"));
+    if watch_list && send_initial.is_none() && rv_match.is_none() && legacy_rv {
+        send_initial = Some(true);
+        rv_match = Some("NotOlderThan");
+    }
+    let mut causes = Vec::new();
+    if send_initial.is_some() {
         if rv_match != Some("NotOlderThan") {
-            return Err(list_options_invalid(
+            causes.push(forbidden(
                 "resourceVersionMatch",
                 "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
             ));
         }
-        if initial && !bookmarks {
-            return Err(list_options_invalid(
-                "allowWatchBookmarks",
-                "sendInitialEvents requires setting allowWatchBookmarks to true",
+        if !watch_list {
+            causes.push(forbidden(
+                "sendInitialEvents",
+                "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
             ));
         }
-    } else if rv_match.is_some() {
-        return Err(list_options_invalid(
-            "resourceVersionMatch",
-            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
-        ));
     }
+    if let Some(m) = rv_match {
+        if send_initial.is_none() {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            ));
+        }
+        if m != "NotOlderThan" {
+            causes.push(not_supported("resourceVersionMatch", m, &["NotOlderThan"]));
+        }
+        if q.value("continue").is_some() {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+    }
+    if !causes.is_empty() {
+        return Err(list_options_invalid(&causes));
+    }
+    Ok(Start { send_initial })
+}
+
+pub(crate) async fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let q = &ctx.req.query;
+    let settings = ctx.inner.settings();
+    let timeout = q.int("timeoutSeconds").map_err(ApiError::bad_request)?;
+    let Start { send_initial } = watch_options(q, settings.watch_list)?;
+    let bookmarks = q.flag("allowWatchBookmarks");
     let (labels, fields) = selectors(q, ctx.rt)?;
     let rv = parse_rv(q)?;
-    let timeout = match q.value("timeoutSeconds") {
-        None => settings.max_watch_timeout,
-        Some(t) => match t.parse::<u64>() {
-            Ok(secs) => Duration::from_secs(secs).min(settings.max_watch_timeout),
-            Err(_) => {
-                return Err(ApiError::bad_request(format!(
-                    "invalid timeoutSeconds {t:?}"
-                )));
-            }
-        },
+    // A streaming list from a resourceVersion the store has not reached waits for it first.
+    if let (Some(true), Some(n)) = (send_initial, rv.filter(|n| *n > 0)) {
+        wait_for_revision(ctx.inner, n).await?;
+    }
+    // No timeout (or 0) means the server's own, which is long; a negative one ends at once.
+    let timeout = match timeout {
+        None | Some(0) => settings.max_watch_timeout,
+        Some(secs) => {
+            Duration::from_secs(u64::try_from(secs).unwrap_or(0)).min(settings.max_watch_timeout)
+        }
     };
     let close_every = [
         ctx.inner.faults.close_every(),
@@ -146,7 +180,10 @@ pub(crate) fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         stream.changed = state.store.subscribe(&gr);
         let current = state.store.revision();
         let rs = state.store.resource_ref(&gr);
-        let start_from_state = send_initial == Some(true) || rv.is_none_or(|rv| rv == 0);
+        let start_from_state = match send_initial {
+            Some(initial) => initial,
+            None => rv.is_none_or(|rv| rv == 0),
+        };
         if start_from_state {
             if let Some(rs) = rs {
                 if let Ok(snapshot) = rs.snapshot(current, None, ctx.namespace) {
@@ -160,12 +197,12 @@ pub(crate) fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
                 }
             }
             stream.pos = current;
-            if send_initial == Some(true) {
+            if send_initial == Some(true) && bookmarks {
                 let bookmark = stream.bookmark(Some(json!({"k8s.io/initial-events-end": "true"})));
                 stream.pending.push_back(bookmark);
             }
         } else {
-            let rv = rv.unwrap_or(current);
+            let rv = rv.filter(|rv| *rv > 0).unwrap_or(current);
             if let Some(Err(TooOld { oldest })) = rs.map(|rs| rs.events_after(rv)) {
                 stream.pending.push_back(expired_line(format!(
                     "too old resource version: {rv} ({oldest})"

@@ -1,5 +1,7 @@
 //! Conformance of `windlass::testing`'s API server, driven through kube's client and runtime.
 
+mod list;
 mod routing;
+mod rv;
 mod smoke;
 mod support;

@@ -5,3 +5,4 @@ mod routing;
 mod rv;
 mod smoke;
 mod support;
+mod watch;

@@ -251,6 +251,15 @@ impl WatchStream {
             if self.close_after.is_some_and(|n| self.sent >= n) {
                 return None;
             }
+            // A stream the server has closed (its timeout passed, or a fault closed it) sends
+            // nothing more, even changes it has not delivered yet: the client resumes from the
+            // last resourceVersion it saw, as it would after a real connection ends.
+            let [global, client] = &self.closers;
+            let closed =
+                global.has_changed().unwrap_or(true) || client.has_changed().unwrap_or(true);
+            if closed || Instant::now() >= self.deadline {
+                return None;
+            }
             if let Some(b) = self.pending.pop_front() {
                 self.sent += 1;
                 return Some(b);

@@ -2,6 +2,7 @@
 
 mod list;
 mod routing;
+mod runtime;
 mod rv;
 mod smoke;
 mod support;

@@ -13,8 +13,8 @@ use super::read::{list_body, matches, object_key, render, selectors};
 use super::server::{Ctx, Reply, State};
 use super::status::{ApiError, success_status};
 use super::store::{ObjKey, Stored};
-use super::validation::Cause;
-use super::write::now;
+use super::validation::{Cause, go_quote};
+use super::write::{dry_run_values, now};
 
 /// How dependents of a deleted object are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,32 +33,14 @@ pub(crate) struct DeleteOptions {
     pub(crate) dry_run: bool,
 }
 
-fn invalid_options(field: &str, message: String) -> ApiError {
-    let cause = Cause {
-        reason: "FieldValueNotSupported",
-        message,
-        field: field.into(),
-    };
-    ApiError::invalid_kind("meta.k8s.io", "DeleteOptions", "", &[cause])
-}
-
-fn parse_policy(s: &str) -> Result<Propagation, ApiError> {
-    match s {
-        "Background" => Ok(Propagation::Background),
-        "Foreground" => Ok(Propagation::Foreground),
-        "Orphan" => Ok(Propagation::Orphan),
-        other => Err(invalid_options(
-            "propagationPolicy",
-            format!(
-                "Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
-            ),
-        )),
-    }
-}
-
+/// DeleteOptions as the delete handler reads them: from the body when there is one (the
+/// query is then ignored), else from the query; then `ValidateDeleteOptions`.
 pub(crate) fn delete_options(ctx: &Ctx<'_>) -> Result<DeleteOptions, ApiError> {
     let mut opts = DeleteOptions::default();
     let body = ctx.req.body.as_ref();
+    let mut policy: Option<String> = None;
+    let mut orphan: Option<bool> = None;
+    let mut dry_run: Vec<String> = Vec::new();
     if !body.iter().all(u8::is_ascii_whitespace) {
         let v: Value = serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
@@ -66,11 +48,11 @@ pub(crate) fn delete_options(ctx: &Ctx<'_>) -> Result<DeleteOptions, ApiError> {
         if !v.is_object() {
             return Err(ApiError::bad_request("DeleteOptions must be a JSON object"));
         }
-        if let Some(p) = v.get("propagationPolicy").and_then(Value::as_str) {
-            opts.propagation = Some(parse_policy(p)?);
-        } else if v.get("orphanDependents").and_then(Value::as_bool) == Some(true) {
-            opts.propagation = Some(Propagation::Orphan);
-        }
+        policy = v
+            .get("propagationPolicy")
+            .and_then(Value::as_str)
+            .map(String::from);
+        orphan = v.get("orphanDependents").and_then(Value::as_bool);
         opts.uid = v
             .pointer("/preconditions/uid")
             .and_then(Value::as_str)
@@ -79,15 +61,64 @@ pub(crate) fn delete_options(ctx: &Ctx<'_>) -> Result<DeleteOptions, ApiError> {
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
             .map(String::from);
-        opts.dry_run = v
+        dry_run = v
             .get("dryRun")
             .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|x| x == "All"));
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+    } else {
+        let q = &ctx.req.query;
+        policy = q.get("propagationPolicy").map(String::from);
+        orphan = q
+            .get("orphanDependents")
+            .map(|_| q.flag("orphanDependents"));
+        dry_run = q.all("dryRun").map(String::from).collect();
     }
-    if let Some(p) = ctx.req.query.value("propagationPolicy") {
-        opts.propagation = Some(parse_policy(p)?);
+    let mut causes = Vec::new();
+    if orphan.is_some() && policy.is_some() {
+        causes.push(Cause::invalid(
+            "propagationPolicy",
+            &go_quote(policy.as_deref().unwrap_or_default()),
+            "orphanDependents and deletionPropagation cannot be both set",
+        ));
     }
-    opts.dry_run |= ctx.req.dry_run();
+    opts.propagation = match policy.as_deref() {
+        None => orphan.map(|o| {
+            if o {
+                Propagation::Orphan
+            } else {
+                Propagation::Background
+            }
+        }),
+        Some("Background") => Some(Propagation::Background),
+        Some("Foreground") => Some(Propagation::Foreground),
+        Some("Orphan") => Some(Propagation::Orphan),
+        Some(other) => {
+            causes.push(Cause::not_supported(
+                "propagationPolicy",
+                &go_quote(other),
+                &["Foreground", "Background", "Orphan", "nil"],
+            ));
+            None
+        }
+    };
+    match dry_run_values(&dry_run) {
+        Ok(d) => opts.dry_run = d,
+        Err(e) => causes.extend(e),
+    }
+    if !causes.is_empty() {
+        return Err(ApiError::invalid_kind(
+            "meta.k8s.io",
+            "DeleteOptions",
+            "",
+            &causes,
+        ));
+    }
     Ok(opts)
 }
 

@@ -523,7 +523,7 @@ fn json_kind(value: &Value) -> &'static str {
 /// Go `encoding/json`'s syntax error for `data`, if any: the same state machine as its scanner,
 /// so the same texts (`invalid character 'x' looking for beginning of value`, `unexpected end of
 /// JSON input`, ...).
-fn go_syntax_error(data: &[u8]) -> Option<String> {
+pub(crate) fn go_syntax_error(data: &[u8]) -> Option<String> {
     let mut scanner = GoScanner {
         state: Scan::BeginValue,
         stack: Vec::new(),

@@ -279,10 +279,6 @@ impl ApiRequest {
             prefix.to_string()
         }
     }
-
-    pub(crate) fn dry_run(&self) -> bool {
-        self.query.all("dryRun").any(|v| v == "All")
-    }
 }
 
 #[cfg(test)]

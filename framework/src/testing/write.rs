@@ -12,14 +12,14 @@ use serde_json::{Map, Value, json};
 
 use super::crd;
 use super::fields;
-use super::kinds::{Generation, ResourceType};
-use super::patch::{apply_json_patch, apply_merge_patch};
-use super::read::{at_path, object_key, render, render_value, scale_of};
+use super::kinds::{Generation, ResourceType, builtins, split_api_version};
+use super::patch::{apply_json_patch, apply_merge_patch, go_syntax_error};
+use super::read::{object_key, render, render_value, scale_of};
 use super::rules;
 use super::server::{Ctx, Inner, Reply, Settings, State};
 use super::status::ApiError;
 use super::store::{ObjKey, Stored};
-use super::validation::{self, Cause, validate_object_meta, validate_object_meta_update};
+use super::validation::{Cause, go_quote, validate_object_meta, validate_object_meta_update};
 
 /// The current time as `metav1.Time` writes it (RFC 3339, seconds).
 pub(crate) fn now() -> String {
@@ -44,59 +44,117 @@ pub(crate) fn new_uid() -> String {
     )
 }
 
-/// Reads a request body as an object of the resource's kind (checking apiVersion and kind).
+/// Reads a request body as an object of the resource's kind, as the apiserver's decoder does:
+/// a missing `kind` or `apiVersion` is taken from the endpoint, another kind or version is
+/// refused, and built-ins are decoded into their typed form.
 pub(crate) fn decode_body(rt: &ResourceType, body: &[u8]) -> Result<Value, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-    })?;
-    if !value.is_object() {
-        return Err(ApiError::bad_request(
-            "couldn't get version/kind; json parse error: the body is not a JSON object",
-        ));
+    let unrecognized = |why: String| {
+        ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {}): couldn't get version/kind; json parse error: {why} ({})",
+            rt.kind,
+            summarize(body)
+        ))
+    };
+    if let Some(syntax) = go_syntax_error(body) {
+        return Err(unrecognized(syntax));
     }
+    // Go replaces invalid UTF-8 inside strings rather than failing.
+    let value: Value = serde_json::from_str(&String::from_utf8_lossy(body))
+        .map_err(|e| unrecognized(e.to_string()))?;
+    let value = match value {
+        // Go decodes `null` into the zero value: an object with nothing set.
+        Value::Null => json!({}),
+        Value::Object(_) => value,
+        other => {
+            let what = match other {
+                Value::Array(_) => "array",
+                Value::String(_) => "string",
+                Value::Number(_) => "number",
+                _ => "bool",
+            };
+            return Err(unrecognized(format!(
+                "json: cannot unmarshal {what} into Go value of type struct {{ APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }}"
+            )));
+        }
+    };
     check_type(rt, value)
 }
 
-fn check_type(rt: &ResourceType, mut value: Value) -> Result<Value, ApiError> {
-    let text = || {
-        let s = value_text(&value);
-        if s.len() > 200 {
-            format!("{}...", &s[..s.floor_char_boundary(200)])
-        } else {
-            s
+/// The start of a body as the apiserver quotes it in decoding errors: JSON objects as text,
+/// anything else in hex, at most 30 bytes.
+fn summarize(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(30)];
+    let more = if body.len() > 30 { " ..." } else { "" };
+    match body.first() {
+        None => "<empty>".to_string(),
+        Some(b'{') => format!("{}{more}", String::from_utf8_lossy(cut)),
+        Some(_) => {
+            let hex: String = cut.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{hex}{more}")
         }
+    }
+}
+
+/// The Go package a group's internal types live in, as conversion errors name it.
+fn internal_package(group: &str) -> &str {
+    match group {
+        "" | "events.k8s.io" => "core",
+        g => g.split('.').next().unwrap_or(g),
+    }
+}
+
+fn check_type(rt: &ResourceType, mut value: Value) -> Result<Value, ApiError> {
+    let string = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
     };
-    let kind = value
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let api_version = value
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let mut kind = string(&value, "kind");
+    let mut api_version = string(&value, "apiVersion");
+    // The decoder fills in what the body leaves out from the endpoint's kind.
     if kind.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "Object 'Kind' is missing in '{}'",
-            text()
-        )));
+        kind = rt.kind.clone();
+        value["kind"] = json!(kind);
     }
     if api_version.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "Object 'apiVersion' is missing in '{}'",
-            text()
-        )));
+        api_version = rt.api_version();
+        value["apiVersion"] = json!(api_version);
     }
-    if api_version != rt.api_version() {
+    let (group, version) = split_api_version(&api_version);
+    if rt.custom {
+        if api_version != rt.api_version() {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({api_version}) does not match the expected API version ({})",
+                rt.api_version()
+            )));
+        }
+        if kind != rt.kind {
+            // The custom resource validator insists on the served kind.
+            let name = meta_str(&value, "name").unwrap_or_default();
+            let cause = Cause::invalid("kind", &go_quote(&kind), &format!("must be {}", rt.kind));
+            return Err(ApiError::invalid(rt, name, &[cause]));
+        }
+    } else if api_version != rt.api_version() || kind != rt.kind {
+        let known = builtins()
+            .iter()
+            .any(|b| b.group == group && b.version == version && b.kind == kind);
+        let why = if known {
+            format!(
+                "converting ({version}.{kind}) to ({}.{}): unknown conversion",
+                internal_package(&rt.group),
+                rt.kind
+            )
+        } else {
+            format!(
+                "no kind {} is registered for version {} in scheme \"pkg/api/legacyscheme/scheme.go:30\"",
+                go_quote(&kind),
+                go_quote(&api_version)
+            )
+        };
         return Err(ApiError::bad_request(format!(
-            "the API version in the data ({api_version}) does not match the expected API version ({})",
-            rt.api_version()
-        )));
-    }
-    if kind != rt.kind {
-        return Err(ApiError::bad_request(format!(
-            "the kind in the data ({kind}) does not match the expected kind ({})",
+            "{kind} in version {} cannot be handled as a {}: {why}",
+            go_quote(version),
             rt.kind
         )));
     }
@@ -247,8 +305,12 @@ pub(crate) fn create_object(
             "create not allowed while custom resource definition is terminating",
         ));
     }
-    if meta_str(&obj, "resourceVersion").is_some() {
-        return Err(ApiError::internal(
+    // Storage refuses a create that carries a revision with a plain error, which the apiserver
+    // answers as a 500 without a reason; one that does not parse is ignored, as there.
+    if meta_str(&obj, "resourceVersion").is_some_and(|rv| rv.parse::<u64>().is_ok_and(|n| n > 0)) {
+        return Err(ApiError::new(
+            500,
+            "",
             "resourceVersion should not be set on objects to be created",
         ));
     }
@@ -595,8 +657,32 @@ fn require_json(ctx: &Ctx<'_>) -> Result<(), ApiError> {
     }
 }
 
+/// The `dryRun` values of a write, validated as `ValidateDryRun` does (only `All` exists);
+/// `options` names the options kind the 422 reports (`CreateOptions`, ...).
+pub(crate) fn dry_run(values: &[String], options: &str) -> Result<bool, ApiError> {
+    dry_run_values(values)
+        .map_err(|causes| ApiError::invalid_kind("meta.k8s.io", options, "", &causes))
+}
+
+/// Like [`dry_run`], with the causes left for the caller to aggregate.
+pub(crate) fn dry_run_values(values: &[String]) -> Result<bool, Vec<Cause>> {
+    if values.iter().any(|v| v != "All") {
+        // Go prints the rejected []string with %#v.
+        let quoted: Vec<String> = values.iter().map(|v| go_quote(v)).collect();
+        let shown = format!("[]string{{{}}}", quoted.join(", "));
+        return Err(vec![Cause::not_supported("dryRun", &shown, &["All"])]);
+    }
+    Ok(!values.is_empty())
+}
+
+fn query_dry_run(ctx: &Ctx<'_>, options: &str) -> Result<bool, ApiError> {
+    let values: Vec<String> = ctx.req.query.all("dryRun").map(String::from).collect();
+    dry_run(&values, options)
+}
+
 pub(crate) fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let rt = ctx.rt;
+    let dry = query_dry_run(ctx, "CreateOptions")?;
     require_json(ctx)?;
     let mut obj = decode_body(rt, &ctx.req.body)?;
     if rt.namespaced {
@@ -617,12 +703,13 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let settings = ctx.inner.settings();
     let manager = ctx.req.field_manager();
     let mut state = ctx.inner.state.lock();
-    let stored = create_object(&mut state, &settings, rt, obj, &manager, ctx.req.dry_run())?;
+    let stored = create_object(&mut state, &settings, rt, obj, &manager, dry)?;
     Ok(Reply::bytes(201, render(&stored, rt, ctx.wants)))
 }
 
 pub(crate) fn update(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Reply, ApiError> {
     let rt = ctx.rt;
+    let dry = query_dry_run(ctx, "UpdateOptions")?;
     require_json(ctx)?;
     let obj = decode_body(rt, &ctx.req.body)?;
     name_matches(rt, &obj, name, ctx.namespace)?;
@@ -647,7 +734,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Rep
         None => {}
     }
     let new = prepare_update(rt, &old.value, obj, sub, &manager)?;
-    let stored = commit_update(&mut state, rt, &key, &old, new, ctx.req.dry_run())?;
+    let stored = commit_update(&mut state, rt, &key, &old, new, dry)?;
     Ok(Reply::bytes(200, render(&stored, rt, ctx.wants)))
 }
 
@@ -680,6 +767,7 @@ fn apply_patch(ctx: &Ctx<'_>, base: &Value) -> Result<Value, ApiError> {
 
 pub(crate) fn patch(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Reply, ApiError> {
     let rt = ctx.rt;
+    let dry = query_dry_run(ctx, "PatchOptions")?;
     let key = object_key(ctx, name);
     let manager = ctx.req.field_manager();
     if ctx.req.query.get("force").is_some()
@@ -719,7 +807,7 @@ pub(crate) fn patch(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Repl
     let patched = check_type(rt, patched)?;
     name_matches(rt, &patched, name, ctx.namespace)?;
     let new = prepare_update(rt, &old.value, patched, sub, &manager)?;
-    let stored = commit_update(&mut state, rt, &key, &old, new, ctx.req.dry_run())?;
+    let stored = commit_update(&mut state, rt, &key, &old, new, dry)?;
     Ok(Reply::bytes(200, render(&stored, rt, ctx.wants)))
 }
 
@@ -731,6 +819,7 @@ fn write_scale(
     scale: Value,
     state: &mut State,
     old: &Arc<Stored>,
+    options: &str,
 ) -> Result<Reply, ApiError> {
     let rt = ctx.rt;
     let Some(paths) = rt.scale.as_ref() else {
@@ -775,7 +864,7 @@ fn write_scale(
     cur[segs[segs.len() - 1]] = replicas;
     let key = object_key(ctx, name);
     let new = prepare_update(rt, &old.value, new, None, &ctx.req.field_manager())?;
-    let stored = commit_update(state, rt, &key, old, new, ctx.req.dry_run())?;
+    let stored = commit_update(state, rt, &key, old, new, query_dry_run(ctx, options)?)?;
     Ok(Reply::json(200, &scale_of(rt, &stored.value)))
 }
 
@@ -788,7 +877,7 @@ pub(crate) fn update_scale(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError>
         .store
         .get(&ctx.rt.group_resource(), &object_key(ctx, name))
         .ok_or_else(|| ApiError::not_found(ctx.rt, name))?;
-    write_scale(ctx, name, scale, &mut state, &old)
+    write_scale(ctx, name, scale, &mut state, &old, "UpdateOptions")
 }
 
 pub(crate) fn patch_scale(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
@@ -798,7 +887,7 @@ pub(crate) fn patch_scale(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> 
         .get(&ctx.rt.group_resource(), &object_key(ctx, name))
         .ok_or_else(|| ApiError::not_found(ctx.rt, name))?;
     let scale = apply_patch(ctx, &scale_of(ctx.rt, &old.value))?;
-    write_scale(ctx, name, scale, &mut state, &old)
+    write_scale(ctx, name, scale, &mut state, &old, "PatchOptions")
 }
 
 /// The namespaces every cluster starts with.

@@ -711,8 +711,13 @@ pub(crate) fn update(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Rep
     let rt = ctx.rt;
     let dry = query_dry_run(ctx, "UpdateOptions")?;
     require_json(ctx)?;
-    let obj = decode_body(rt, &ctx.req.body)?;
+    let mut obj = decode_body(rt, &ctx.req.body)?;
     name_matches(rt, &obj, name, ctx.namespace)?;
+    if let (true, Some(url_ns), None) = (rt.namespaced, ctx.namespace, meta_str(&obj, "namespace"))
+    {
+        // Like a create, an update takes the namespace from the URL when the body has none.
+        meta_mut(&mut obj).insert("namespace".into(), json!(url_ns));
+    }
     let key = object_key(ctx, name);
     let manager = ctx.req.field_manager();
     let mut state = ctx.inner.state.lock();

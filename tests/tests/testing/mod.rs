@@ -6,5 +6,7 @@ mod routing;
 mod runtime;
 mod rv;
 mod smoke;
+mod subresources;
 mod support;
+mod update;
 mod watch;

@@ -138,12 +138,14 @@ impl ApiError {
         Self::new(405, "MethodNotAllowed", message)
     }
 
-    pub(crate) fn unsupported_media_type(content_type: &str) -> Self {
+    /// A body of a media type the endpoint does not accept (`NewUnsupportedMediaTypeError`).
+    pub(crate) fn unsupported_media_type(accepted: &[&str]) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                accepted.join(", ")
             ),
         )
     }

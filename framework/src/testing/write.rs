@@ -744,34 +744,57 @@ pub(crate) fn update(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Rep
 }
 
 /// Applies a PATCH body of the request's content type to `base`.
-fn apply_patch(ctx: &Ctx<'_>, base: &Value) -> Result<Value, ApiError> {
+/// The patch types a resource accepts, in the order the 415 answer lists them.
+fn patch_types(rt: &ResourceType) -> &'static [&'static str] {
+    if rt.custom {
+        &[
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/apply-patch+yaml",
+        ]
+    } else {
+        &[
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/strategic-merge-patch+json",
+            "application/apply-patch+yaml",
+        ]
+    }
+}
+
+/// The PATCH body's media type, refused first (before the object is even looked up) when
+/// the resource does not accept it.
+fn patch_type(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let content_type = ctx.req.content_type();
+    let accepted = patch_types(ctx.rt);
+    if ctx.req.header(http::header::CONTENT_TYPE).is_none()
+        || !accepted.contains(&content_type.as_str())
+    {
+        return Err(ApiError::unsupported_media_type(accepted));
+    }
+    Ok(content_type)
+}
+
+/// Applies a PATCH body of the request's content type to `base`.
+fn apply_patch(ctx: &Ctx<'_>, base: &Value) -> Result<Value, ApiError> {
+    let content_type = patch_type(ctx)?;
     let to_api = |e: super::patch::PatchError| ApiError::new(e.code, e.reason, e.message);
     match content_type.as_str() {
         "application/json-patch+json" => apply_json_patch(base, &ctx.req.body).map_err(to_api),
         "application/merge-patch+json" => apply_merge_patch(base, &ctx.req.body).map_err(to_api),
-        "application/strategic-merge-patch+json" if ctx.rt.custom => Err(ApiError::new(
+        other => Err(ApiError::new(
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+                "{other} is not implemented by windlass::testing yet; use application/merge-patch+json or application/json-patch+json"
             ),
         )),
-        "application/strategic-merge-patch+json" | "application/apply-patch+yaml" => {
-            Err(ApiError::new(
-                415,
-                "UnsupportedMediaType",
-                format!(
-                    "{content_type} is not implemented by windlass::testing yet; use application/merge-patch+json or application/json-patch+json"
-                ),
-            ))
-        }
-        other => Err(ApiError::unsupported_media_type(other)),
     }
 }
 
 pub(crate) fn patch(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Reply, ApiError> {
     let rt = ctx.rt;
+    patch_type(ctx)?;
     let dry = query_dry_run(ctx, "PatchOptions")?;
     let key = object_key(ctx, name);
     let manager = ctx.req.field_manager();
@@ -886,6 +909,7 @@ pub(crate) fn update_scale(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError>
 }
 
 pub(crate) fn patch_scale(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
+    patch_type(ctx)?;
     let mut state = ctx.inner.state.lock();
     let old = state
         .store

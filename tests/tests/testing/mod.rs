@@ -2,6 +2,7 @@
 
 mod create;
 mod list;
+mod patch;
 mod routing;
 mod runtime;
 mod rv;

@@ -215,7 +215,7 @@ pub(crate) fn delete_object(
         }
         let w = state
             .store
-            .remove(&gr, key, None)
+            .remove(&gr, key)
             .ok_or_else(|| ApiError::not_found(rt, name))?;
         return Ok(Deleted::Gone(w.event.object.clone()));
     }
@@ -266,6 +266,10 @@ pub(crate) fn delete(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
 }
 
 pub(crate) fn delete_collection(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    // Like create, deletecollection of a namespaced kind is only routed under a namespace.
+    if ctx.rt.namespaced && ctx.namespace.is_none() {
+        return Err(ApiError::method_not_allowed());
+    }
     let opts = delete_options(ctx)?;
     let (labels, fields) = selectors(&ctx.req.query, ctx.rt)?;
     let mut state = ctx.inner.state.lock();

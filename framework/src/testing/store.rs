@@ -317,19 +317,14 @@ impl Store {
         )
     }
 
-    /// Removes an object at a new revision; the DELETED event carries its last state, or
-    /// `last` when the removal is itself a change (an update that drops the last finalizer).
-    pub(crate) fn remove(
-        &mut self,
-        gr: &GroupResource,
-        key: &ObjKey,
-        last: Option<Value>,
-    ) -> Option<Written> {
+    /// Removes an object at a new revision; the DELETED event carries its last stored state
+    /// stamped with the deletion's revision, as etcd's previous value is.
+    pub(crate) fn remove(&mut self, gr: &GroupResource, key: &ObjKey) -> Option<Written> {
         let prev = self.resources.get_mut(gr)?.objects.remove(key)?;
         self.revision += 1;
         let rv = self.revision;
         self.unindex(gr, key, Some(&prev));
-        let mut last = last.unwrap_or_else(|| prev.value.clone());
+        let mut last = prev.value.clone();
         set_resource_version(&mut last, rv);
         let object = Arc::new(Stored::new(last, rv));
         Some(self.record(
@@ -483,7 +478,7 @@ mod tests {
         s.put(&gr(), key("a"), cm("a", "1"));
         let at = s.put(&gr(), key("b"), cm("b", "1")).event.rv;
         s.put(&gr(), key("a"), cm("a", "2"));
-        s.remove(&gr(), &key("b"), None);
+        s.remove(&gr(), &key("b"));
         s.put(&gr(), key("c"), cm("c", "1"));
         let rs = s.resource_ref(&gr()).unwrap();
         assert_eq!(names(&rs.snapshot(at, None, None).unwrap()), ["a=1", "b=1"]);
@@ -515,7 +510,7 @@ mod tests {
     fn deleted_events_carry_the_last_state_at_the_deletion_revision() {
         let mut s = Store::new(10);
         s.put(&gr(), key("a"), cm("a", "1"));
-        let w = s.remove(&gr(), &key("a"), None).unwrap();
+        let w = s.remove(&gr(), &key("a")).unwrap();
         assert_eq!(w.event.kind, EventType::Deleted);
         assert_eq!(
             w.event.object.value["metadata"]["resourceVersion"],
@@ -532,7 +527,7 @@ mod tests {
         child["metadata"]["ownerReferences"] = json!([{"uid": "owner-1"}]);
         s.put(&gr(), key("child"), child);
         assert_eq!(s.dependents_of("owner-1"), vec![(gr(), key("child"))]);
-        s.remove(&gr(), &key("child"), None);
+        s.remove(&gr(), &key("child"));
         assert!(s.dependents_of("owner-1").is_empty());
     }
 }

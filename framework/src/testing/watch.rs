@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
+use super::faults::Faults;
 use super::kinds::{GroupResource, ResourceType};
 use super::read::{
     forbidden, list_options_invalid, matches, not_supported, parse_rv, render, selectors, to_bytes,
@@ -166,6 +167,7 @@ pub(crate) async fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             ctx.inner.faults.watch_closer(),
             ctx.client.faults.watch_closer(),
         ],
+        _faults: [ctx.inner.faults.clone(), ctx.client.faults.clone()],
         bookmarks,
         bookmark_interval: settings.bookmark_interval.max(Duration::from_millis(1)),
         next_bookmark: now + settings.bookmark_interval,
@@ -234,6 +236,9 @@ struct WatchStream {
     pending: VecDeque<Bytes>,
     changed: watch::Receiver<u64>,
     closers: [watch::Receiver<u64>; 2],
+    /// The fault handles the closers listen to, kept so a stream outlives the client that
+    /// started it (a response body being read keeps its connection, as with a real client).
+    _faults: [Faults; 2],
     bookmarks: bool,
     bookmark_interval: Duration,
     next_bookmark: Instant,

@@ -261,6 +261,7 @@ fn check_namespace(
     settings: &Settings,
     rt: &ResourceType,
     ns: &str,
+    name: &str,
 ) -> Result<(), ApiError> {
     if !rt.namespaced || !settings.enforce_namespaces {
         return Ok(());
@@ -273,18 +274,21 @@ fn check_namespace(
     match found {
         None => Err(ApiError::namespace_not_found(ns)),
         Some(n) if n.value.pointer("/metadata/deletionTimestamp").is_some() => {
+            // NamespaceLifecycle admission: Forbidden for the object, plus a cause.
             let mut e = ApiError::forbidden(
                 rt,
-                meta_str(&n.value, "name").map(|_| "").unwrap_or_default(),
+                name,
                 &format!(
                     "unable to create new content in namespace {ns} because it is being terminated"
                 ),
             );
-            e.details = Some(json!({"kind": rt.plural, "causes": [{
-                "reason": "NamespaceTerminating",
-                "message": format!("namespace {ns} is being terminated"),
-                "field": "metadata.namespace",
-            }]}));
+            if let Some(d) = e.details.as_mut() {
+                d["causes"] = json!([{
+                    "reason": "NamespaceTerminating",
+                    "message": format!("namespace {ns} is being terminated"),
+                    "field": "metadata.namespace",
+                }]);
+            }
             Err(e)
         }
         Some(_) => Ok(()),
@@ -315,6 +319,14 @@ pub(crate) fn create_object(
         ));
     }
     let ns = meta_str(&obj, "namespace").unwrap_or_default().to_string();
+    // Admission (NamespaceLifecycle) runs before the name is generated and before validation.
+    check_namespace(
+        state,
+        settings,
+        rt,
+        &ns,
+        meta_str(&obj, "name").unwrap_or_default(),
+    )?;
     if meta_str(&obj, "name").is_none() {
         if let Some(prefix) = meta_str(&obj, "generateName").map(String::from) {
             let gr = rt.group_resource();
@@ -337,7 +349,6 @@ pub(crate) fn create_object(
     if !causes.is_empty() {
         return Err(invalid(rt, &obj, &causes));
     }
-    check_namespace(state, settings, rt, &ns)?;
     let name = meta_str(&obj, "name").unwrap_or_default().to_string();
     let key = (ns, name.clone());
     let gr = rt.group_resource();
@@ -612,7 +623,10 @@ pub(crate) fn commit_update(
         return Ok(Arc::new(Stored::new(new, old.rv)));
     }
     if terminating && finalizers_empty(&new) && ns_finalizers_empty {
-        let written = state.store.remove(&gr, key, Some(new));
+        // The registry does not store an update that empties the finalizers of a terminating
+        // object: it deletes the stored object, so the DELETED event (and the answer) carry
+        // the last stored state, finalizers included, at the deletion's revision.
+        let written = state.store.remove(&gr, key);
         return Ok(written
             .map(|w| w.event.object.clone())
             .unwrap_or_else(|| old.clone()));

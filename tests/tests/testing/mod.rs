@@ -1,6 +1,8 @@
 //! Conformance of `windlass::testing`'s API server, driven through kube's client and runtime.
 
 mod create;
+mod delete;
+mod gc;
 mod list;
 mod patch;
 mod routing;

@@ -381,6 +381,16 @@ fn sync_crd(state: &mut State, name: &str) {
             &mut new,
             condition("NamesAccepted", "NoConflicts", "no conflicts found"),
         );
+        if !crd::condition_true(&obj, "Established") {
+            // The naming controller reports the CRD as installing until it is established.
+            let mut installing = condition(
+                "Established",
+                "Installing",
+                "the initial names have been accepted",
+            );
+            installing["status"] = json!("False");
+            push_condition(&mut new, installing);
+        }
         write(state, &crds, &key, Some("status"), "kube-apiserver", new);
         return;
     }

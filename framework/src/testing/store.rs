@@ -86,16 +86,32 @@ pub(crate) struct ResourceStore {
     /// Every change with a revision ≤ this is no longer in `history`.
     compacted: u64,
     changed: watch::Sender<u64>,
+    /// Which incarnation of the resource this is: a CRD deleted and created again serves a
+    /// new one, and watches of the old one end.
+    incarnation: u64,
+    /// No longer served (its CRD is gone): the objects are gone, and watches drain the
+    /// history they have not read yet (the custom resources' DELETED events), then end.
+    closed: bool,
 }
 
 impl ResourceStore {
-    fn new(compacted: u64) -> Self {
+    fn new(compacted: u64, incarnation: u64) -> Self {
         Self {
             objects: BTreeMap::new(),
             history: VecDeque::new(),
             compacted,
             changed: watch::Sender::new(compacted),
+            incarnation,
+            closed: false,
         }
+    }
+
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -213,6 +229,8 @@ pub(crate) struct Store {
     /// Owner uid → the objects whose ownerReferences name it.
     dependents: HashMap<String, HashSet<(GroupResource, ObjKey)>>,
     history_limit: usize,
+    /// How many resource incarnations were created (see `ResourceStore::incarnation`).
+    incarnations: u64,
     /// The current revision, for readers waiting on a resourceVersion from the future.
     revision_tx: watch::Sender<u64>,
     /// Where every committed change is also sent (the background controllers).
@@ -227,6 +245,7 @@ impl Store {
             uids: HashMap::new(),
             dependents: HashMap::new(),
             history_limit: history_limit.max(1),
+            incarnations: 0,
             revision_tx: watch::Sender::new(1),
             on_change: None,
         }
@@ -254,10 +273,17 @@ impl Store {
     }
 
     pub(crate) fn resource(&mut self, gr: &GroupResource) -> &mut ResourceStore {
-        let compacted = self.revision;
+        if self.resources.get(gr).is_none_or(|rs| rs.closed) {
+            self.incarnations += 1;
+            let fresh = ResourceStore::new(self.revision, self.incarnations);
+            if let Some(old) = self.resources.insert(gr.clone(), fresh) {
+                // Watches still draining the old incarnation end now.
+                old.changed.send_replace(u64::MAX);
+            }
+        }
         self.resources
             .entry(gr.clone())
-            .or_insert_with(|| ResourceStore::new(compacted))
+            .or_insert_with(|| ResourceStore::new(0, 0))
     }
 
     pub(crate) fn resource_ref(&self, gr: &GroupResource) -> Option<&ResourceStore> {
@@ -341,11 +367,15 @@ impl Store {
 
     /// Drops a whole resource's storage (its CRD is gone). Watchers see the history end.
     pub(crate) fn drop_resource(&mut self, gr: &GroupResource) {
-        if let Some(rs) = self.resources.remove(gr) {
-            for (key, obj) in &rs.objects {
-                self.unindex(gr, key, Some(obj));
-            }
-            rs.changed.send_replace(u64::MAX);
+        let Some(rs) = self.resources.get_mut(gr) else {
+            return;
+        };
+        let objects = std::mem::take(&mut rs.objects);
+        rs.closed = true;
+        let at = *rs.changed.borrow();
+        rs.changed.send_replace(at);
+        for (key, obj) in &objects {
+            self.unindex(gr, key, Some(obj));
         }
     }
 

@@ -168,6 +168,7 @@ pub(crate) async fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             ctx.client.faults.watch_closer(),
         ],
         _faults: [ctx.inner.faults.clone(), ctx.client.faults.clone()],
+        incarnation: 0,
         bookmarks,
         bookmark_interval: settings.bookmark_interval.max(Duration::from_millis(1)),
         next_bookmark: now + settings.bookmark_interval,
@@ -180,6 +181,7 @@ pub(crate) async fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     {
         let mut state = ctx.inner.state.lock();
         stream.changed = state.store.subscribe(&gr);
+        stream.incarnation = state.store.resource(&gr).incarnation();
         let current = state.store.revision();
         let rs = state.store.resource_ref(&gr);
         let start_from_state = match send_initial {
@@ -236,6 +238,8 @@ struct WatchStream {
     pending: VecDeque<Bytes>,
     changed: watch::Receiver<u64>,
     closers: [watch::Receiver<u64>; 2],
+    /// The incarnation of the resource this watch follows.
+    incarnation: u64,
     /// The fault handles the closers listen to, kept so a stream outlives the client that
     /// started it (a response body being read keeps its connection, as with a real client).
     _faults: [Faults; 2],
@@ -290,7 +294,8 @@ impl WatchStream {
             let [global, client] = &mut self.closers;
             tokio::select! {
                 changed = self.changed.changed() => {
-                    // The resource's storage was dropped (its CRD is gone): end the watch.
+                    // A replaced incarnation's sender is gone or says so: end the watch. A
+                    // dropped resource (its CRD is gone) is drained by `read_history` first.
                     if changed.is_err() || *self.changed.borrow() == u64::MAX {
                         self.done = true;
                     }
@@ -316,10 +321,18 @@ impl WatchStream {
     /// Queues every relevant change after `pos`, or the 410 if the history is gone.
     fn read_history(&mut self) {
         let state = self.inner.state.lock();
-        let Some(rs) = state.store.resource_ref(&self.gr) else {
+        let Some(rs) = state
+            .store
+            .resource_ref(&self.gr)
+            .filter(|rs| rs.incarnation() == self.incarnation)
+        else {
             self.done = true;
             return;
         };
+        if rs.is_closed() {
+            // What happened before the resource went away is still delivered, then the end.
+            self.done = true;
+        }
         match rs.events_after(self.pos) {
             Err(TooOld { oldest }) => {
                 self.pending.push_back(expired_line(format!(

@@ -1,6 +1,7 @@
 //! Conformance of `windlass::testing`'s API server, driven through kube's client and runtime.
 
 mod create;
+mod crd;
 mod delete;
 mod gc;
 mod list;

@@ -267,7 +267,7 @@ pub(crate) fn delete(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
 
 pub(crate) fn delete_collection(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     // Like create, deletecollection of a namespaced kind is only routed under a namespace.
-    if ctx.rt.namespaced && ctx.namespace.is_none() {
+    if (ctx.rt.namespaced && ctx.namespace.is_none()) || !ctx.rt.supports_delete_collection() {
         return Err(ApiError::method_not_allowed());
     }
     let opts = delete_options(ctx)?;

@@ -130,9 +130,15 @@ impl ResourceType {
             || self.selectable_fields.iter().any(|f| f == field)
     }
 
+    /// Whether DELETE on the collection is served: every kind here but Namespace, whose
+    /// storage has no DeleteCollection.
+    pub(crate) fn supports_delete_collection(&self) -> bool {
+        !(self.group.is_empty() && self.plural == "namespaces")
+    }
+
     /// The verbs discovery lists, sorted.
     pub(crate) fn verbs(&self) -> Vec<&'static str> {
-        vec![
+        let mut verbs = vec![
             "create",
             "delete",
             "deletecollection",
@@ -141,7 +147,11 @@ impl ResourceType {
             "patch",
             "update",
             "watch",
-        ]
+        ];
+        if !self.supports_delete_collection() {
+            verbs.retain(|v| *v != "deletecollection");
+        }
+        verbs
     }
 }
 

@@ -264,7 +264,7 @@ async fn deletecollection_deletes_what_the_selector_matches_by_the_same_rules() 
 }
 
 #[tokio::test]
-async fn deletecollection_needs_a_namespace_for_a_namespaced_kind() {
+async fn deletecollection_is_405_outside_a_namespace_and_for_namespaces() {
     let server = ApiServer::new();
     let client = server.client();
     Api::<ConfigMap>::namespaced(client.clone(), "default")
@@ -274,6 +274,10 @@ async fn deletecollection_needs_a_namespace_for_a_namespaced_kind() {
     let res = request(&client, Method::DELETE, "/api/v1/configmaps", None).await;
     res.assert_status(405, "MethodNotAllowed");
     assert_eq!(get(&client, &format!("{CMS}/x")).await.status, 200);
+    // Namespaces have no deletecollection at all.
+    let res = request(&client, Method::DELETE, "/api/v1/namespaces", None).await;
+    res.assert_status(405, "MethodNotAllowed");
+    assert_eq!(get(&client, "/api/v1/namespaces/default").await.status, 200);
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 mod create;
 mod crd;
 mod delete;
+mod discovery;
 mod gc;
 mod list;
 mod patch;

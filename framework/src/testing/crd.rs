@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::kinds::{Generation, GroupResource, ResourceType, ScalePaths};
+use super::kinds::{Generation, GroupResource, ResourceType, ScalePaths, Shape};
 use super::server::State;
 use super::validation::{Cause, NameRule, is_dns1123_label, is_dns1123_subdomain};
 
@@ -316,6 +316,7 @@ pub(crate) fn types_for(crd: &Value) -> Vec<ResourceType> {
                 custom: true,
                 defaulter: None,
                 decode: None,
+                shape: Shape::Native,
             }
         })
         .collect()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::kinds::ResourceType;
-use super::read::{list_body, matches, object_key, render, selectors};
+use super::read::{list_body, object_key, render, selected, selectors};
 use super::server::{Ctx, Reply, State};
 use super::status::{ApiError, success_status};
 use super::store::{ObjKey, Stored};
@@ -281,7 +281,7 @@ pub(crate) fn delete_collection(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             rs.objects()
                 .iter()
                 .filter(|(k, _)| ctx.namespace.is_none_or(|ns| ns == k.0))
-                .filter(|(_, o)| matches(&o.value, &labels, &fields))
+                .filter(|(_, o)| selected(&o.value, ctx.rt, &labels, &fields))
                 .map(|(k, _)| k.clone())
                 .collect()
         })

@@ -86,6 +86,17 @@ pub(crate) struct ResourceType {
     /// For built-ins: a round trip through the typed k8s-openapi struct, which rejects bodies
     /// of the wrong shape and drops unknown fields, as the apiserver's typed decoding does.
     pub(crate) decode: Option<Decoder>,
+    /// How objects are stored (see `events.rs` for the shape conversions).
+    pub(crate) shape: Shape,
+}
+
+/// Where a kind's objects live when they are not stored as served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Stored as served (at the storage version).
+    Native,
+    /// events.k8s.io/v1 Events: stored as core v1 Events, converted on every read and write.
+    EventsV1,
 }
 
 /// Decodes a body into the kind's typed form and back.
@@ -99,10 +110,17 @@ fn typed_round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(
 }
 
 impl ResourceType {
+    /// The storage the objects live in.
     pub(crate) fn group_resource(&self) -> GroupResource {
-        GroupResource {
-            group: self.group.clone(),
-            resource: self.plural.clone(),
+        match self.shape {
+            Shape::Native => GroupResource {
+                group: self.group.clone(),
+                resource: self.plural.clone(),
+            },
+            Shape::EventsV1 => GroupResource {
+                group: String::new(),
+                resource: "events".into(),
+            },
         }
     }
 
@@ -234,6 +252,11 @@ where
         custom: false,
         defaulter: extra.defaulter,
         decode: Some(typed_round_trip::<T>),
+        shape: if TypeId::of::<T>() == TypeId::of::<events::Event>() {
+            Shape::EventsV1
+        } else {
+            Shape::Native
+        },
     }
 }
 

@@ -107,14 +107,14 @@
 //! against their schema (nor pruned or defaulted); there is no OpenAPI document (kubectl needs
 //! `--validate=false` for `-f` commands), no `Table` output, no authentication or
 //! authorization, no admission webhooks, no conversion webhooks, and no kubelet or workload
-//! controllers (Pods stay `Pending`, Deployments get no ReplicaSets). Core and `events.k8s.io`
-//! Events are stored separately.
+//! controllers (Pods stay `Pending`, Deployments get no ReplicaSets).
 
 mod controllers;
 mod crd;
 mod defaults;
 mod delete;
 mod discovery;
+mod events;
 mod faults;
 mod fields;
 mod http;

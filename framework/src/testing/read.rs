@@ -9,7 +9,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Value, json};
 
-use super::kinds::ResourceType;
+use super::events;
+use super::kinds::{ResourceType, Shape};
 use super::request::{Query, Wants};
 use super::selector::{FieldSelector, LabelSelector, field_not_known, field_not_supported};
 use super::server::{Ctx, Inner, Reply};
@@ -17,27 +18,38 @@ use super::status::ApiError;
 use super::store::{ObjKey, Stored, TooOld};
 use super::validation::{Cause, go_quote};
 
-/// The object as the client asked for it: the served version's apiVersion, or only metadata.
+/// The object as the client asked for it: the served version's apiVersion and shape, or only
+/// metadata.
 pub(crate) fn render(obj: &Stored, rt: &ResourceType, wants: Wants) -> Bytes {
     match wants {
         Wants::Metadata => to_bytes(&partial_metadata(&obj.value)),
-        _ if rt.version == rt.storage_version => obj.bytes.clone(),
+        _ if rt.version == rt.storage_version && rt.shape == Shape::Native => obj.bytes.clone(),
         _ => to_bytes(&render_value(&obj.value, rt, wants)),
     }
 }
 
-/// Like [`render`], for an object that is not (or not yet) stored.
+/// Like [`render`], for a stored value that is not (or not yet) serialized.
 pub(crate) fn render_value(value: &Value, rt: &ResourceType, wants: Wants) -> Value {
     match wants {
         Wants::Metadata => partial_metadata(value),
         _ => {
-            let mut v = value.clone();
+            let mut v = events::served(rt, value).into_owned();
             if rt.version != rt.storage_version {
                 v["apiVersion"] = json!(rt.api_version());
             }
             v
         }
     }
+}
+
+/// Whether a stored object is selected, judged on the shape `rt` serves (its field labels).
+pub(crate) fn selected(
+    value: &Value,
+    rt: &ResourceType,
+    labels: &LabelSelector,
+    fields: &FieldSelector,
+) -> bool {
+    matches(&events::served(rt, value), labels, fields)
 }
 
 pub(crate) fn partial_metadata(value: &Value) -> Value {
@@ -356,7 +368,7 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
                 remaining += 1;
                 continue;
             }
-            if matches(&obj.value, &labels, &fields) {
+            if selected(&obj.value, ctx.rt, &labels, &fields) {
                 items.push(render(obj, ctx.rt, ctx.wants));
                 last = Some(key.clone());
             }

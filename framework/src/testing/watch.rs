@@ -23,8 +23,8 @@ use tokio::time::{Instant, sleep_until};
 use super::faults::Faults;
 use super::kinds::{GroupResource, ResourceType};
 use super::read::{
-    forbidden, list_options_invalid, matches, not_supported, parse_rv, render, selectors, to_bytes,
-    wait_for_revision,
+    forbidden, list_options_invalid, not_supported, parse_rv, render, selected, selectors,
+    to_bytes, wait_for_revision,
 };
 use super::request::Query;
 use super::request::Wants;
@@ -192,7 +192,7 @@ pub(crate) async fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             if let Some(rs) = rs {
                 if let Ok(snapshot) = rs.snapshot(current, None, ctx.namespace) {
                     for (_, obj) in snapshot.iter() {
-                        if matches(&obj.value, &stream.labels, &stream.fields) {
+                        if selected(&obj.value, ctx.rt, &stream.labels, &stream.fields) {
                             stream
                                 .pending
                                 .push_back(line("ADDED", &render(obj, ctx.rt, ctx.wants)));
@@ -353,7 +353,7 @@ impl WatchStream {
     }
 
     fn matches(&self, obj: &Stored) -> bool {
-        matches(&obj.value, &self.labels, &self.fields)
+        selected(&obj.value, &self.rt, &self.labels, &self.fields)
     }
 
     /// How this watcher sees a change: selectors turn entries and exits into ADDED/DELETED.

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::crd;
+use super::events;
 use super::fields;
-use super::kinds::{Generation, ResourceType, builtins, split_api_version};
+use super::kinds::{Generation, ResourceType, Shape, builtins, split_api_version};
 use super::patch::{apply_json_patch, apply_merge_patch, go_syntax_error};
 use super::read::{object_key, render, render_value, scale_of};
 use super::rules;
@@ -346,9 +347,13 @@ pub(crate) fn create_object(
     if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
         causes.extend(crd::validate(&obj, None));
     }
+    if rt.shape == Shape::EventsV1 {
+        causes.extend(events::validate_create(&obj));
+    }
     if !causes.is_empty() {
         return Err(invalid(rt, &obj, &causes));
     }
+    let obj = events::stored(rt, obj);
     let name = meta_str(&obj, "name").unwrap_or_default().to_string();
     let key = (ns, name.clone());
     let gr = rt.group_resource();
@@ -411,6 +416,8 @@ pub(crate) fn prepare_update(
     subresource: Option<&str>,
     manager: &str,
 ) -> Result<Value, ApiError> {
+    // The rules apply to the shape the client wrote; the result is stored in the storage's.
+    let old = &*events::served(rt, old);
     new["apiVersion"] = json!(rt.storage_api_version());
     new["kind"] = json!(rt.kind);
     match subresource {
@@ -530,7 +537,7 @@ pub(crate) fn prepare_update(
         &rt.api_version(),
         subresource.filter(|s| *s == "status"),
     );
-    Ok(new)
+    Ok(events::stored(rt, new))
 }
 
 fn set_or_remove(obj: &mut Value, key: &str, value: Option<Value>) {

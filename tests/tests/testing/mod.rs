@@ -6,6 +6,7 @@ mod delete;
 mod discovery;
 mod faults;
 mod gc;
+mod leases_events;
 mod list;
 mod metadata;
 mod patch;

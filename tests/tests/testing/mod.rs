@@ -1,5 +1,6 @@
 //! Conformance of `windlass::testing`'s API server, driven through kube's client and runtime.
 
+mod bad_input;
 mod create;
 mod crd;
 mod delete;

@@ -310,6 +310,7 @@ pub(crate) fn types_for(crd: &Value) -> Vec<ResourceType> {
                 scale,
                 generation: Generation::AllButMetadata,
                 unconditional_update: false,
+                create_on_update: false,
                 delete_returns_object: false,
                 name_rule: NameRule::DnsSubdomain,
                 selectable_fields: selectable,

@@ -75,6 +75,9 @@ pub(crate) struct ResourceType {
     /// Whether a PUT without `metadata.resourceVersion` overwrites (most built-ins) or is
     /// rejected (custom resources, CRDs).
     pub(crate) unconditional_update: bool,
+    /// Whether a PUT of a missing object creates it (answering 201), as the strategies of
+    /// Leases, Endpoints, Services and RBAC roles and bindings allow; otherwise it is a 404.
+    pub(crate) create_on_update: bool,
     /// Whether a delete without finalizers answers the deleted object (Pods) or a Status.
     pub(crate) delete_returns_object: bool,
     pub(crate) name_rule: NameRule,
@@ -246,6 +249,16 @@ where
         // CRD's own (apiextensions' strategy answers false).
         unconditional_update: TypeId::of::<T>()
             != TypeId::of::<apiextensions::CustomResourceDefinition>(),
+        create_on_update: [
+            TypeId::of::<coordination::Lease>(),
+            TypeId::of::<core::Endpoints>(),
+            TypeId::of::<core::Service>(),
+            TypeId::of::<rbac::Role>(),
+            TypeId::of::<rbac::RoleBinding>(),
+            TypeId::of::<rbac::ClusterRole>(),
+            TypeId::of::<rbac::ClusterRoleBinding>(),
+        ]
+        .contains(&TypeId::of::<T>()),
         delete_returns_object: TypeId::of::<T>() == TypeId::of::<core::Pod>(),
         name_rule: extra.name_rule,
         selectable_fields: extra.fields.iter().map(|s| s.to_string()).collect(),

@@ -741,11 +741,17 @@ pub(crate) fn update(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Rep
     }
     let key = object_key(ctx, name);
     let manager = ctx.req.field_manager();
+    let settings = ctx.inner.settings();
     let mut state = ctx.inner.state.lock();
-    let old = state
-        .store
-        .get(&rt.group_resource(), &key)
-        .ok_or_else(|| ApiError::not_found(rt, name))?;
+    let Some(old) = state.store.get(&rt.group_resource(), &key) else {
+        if !rt.create_on_update || sub.is_some() {
+            return Err(ApiError::not_found(rt, name));
+        }
+        // This kind's strategy lets a PUT create: storage ignores the body's revision then.
+        meta_mut(&mut obj).remove("resourceVersion");
+        let stored = create_object(&mut state, &settings, rt, obj, &manager, dry)?;
+        return Ok(Reply::bytes(201, render(&stored, rt, ctx.wants)));
+    };
     match meta_str(&obj, "resourceVersion") {
         Some(rv) if rv != old.rv.to_string() => return Err(ApiError::conflict(rt, name)),
         Some(_) => {}

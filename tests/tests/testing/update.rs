@@ -217,6 +217,22 @@ async fn a_replace_of_a_missing_object_is_404() {
 }
 
 #[tokio::test]
+async fn a_replace_of_a_missing_lease_creates_it_as_its_strategy_allows() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let body = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"},
+        "spec": {"holderIdentity": "me"}});
+    let path = "/apis/coordination.k8s.io/v1/namespaces/default/leases/l";
+    let res = request(&client, Method::PUT, path, Some(body.clone())).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["spec"]["holderIdentity"], "me");
+    assert_eq!(
+        request(&client, Method::PUT, path, Some(body)).await.status,
+        200
+    );
+}
+
+#[tokio::test]
 async fn custom_resource_generation_moves_with_everything_but_metadata_and_status() {
     let server = ApiServer::new();
     let widgets = widgets(&server.client()).await;

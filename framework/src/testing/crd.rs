@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::kinds::{Generation, GroupResource, ResourceType, ScalePaths, Shape};
 use super::server::State;
-use super::validation::{Cause, NameRule, is_dns1123_label, is_dns1123_subdomain};
+use super::validation::{Cause, NameRule, go_quote, is_dns1123_label, is_dns1123_subdomain};
 
 /// The finalizer the apiserver puts on every CRD so its custom resources are deleted first.
 pub(crate) const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
@@ -143,11 +143,7 @@ pub(crate) fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
                     causes.push(invalid(&format!("{at}.name"), &json!(name), &why));
                 }
                 if seen.contains(&name) {
-                    causes.push(Cause {
-                        reason: "FieldValueDuplicate",
-                        message: format!("Duplicate value: {name:?}"),
-                        field: format!("{at}.name"),
-                    });
+                    causes.push(Cause::duplicate(&format!("{at}.name"), &go_quote(name)));
                 }
                 seen.push(name);
             }
@@ -161,10 +157,11 @@ pub(crate) fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
             }
         }
     }
-    if let Some(old) = old {
-        if str_at(old, "/spec/scope") != scope && !scope.is_empty() {
-            causes.push(invalid("spec.scope", &json!(scope), "field is immutable"));
-        }
+    if let Some(old) = old
+        && str_at(old, "/spec/scope") != scope
+        && !scope.is_empty()
+    {
+        causes.push(invalid("spec.scope", &json!(scope), "field is immutable"));
     }
     causes
 }

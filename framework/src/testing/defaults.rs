@@ -17,14 +17,14 @@ fn default_at(obj: &mut Value, path: &[&str], value: Value) {
         if !cur.is_object() {
             return;
         }
-        let entry = cur.as_object_mut().and_then(|m| {
+        let entry = cur.as_object_mut().map(|m| {
             let e = m
                 .entry(p.to_string())
                 .or_insert_with(|| Value::Object(Map::new()));
             if e.is_null() {
                 *e = Value::Object(Map::new());
             }
-            Some(e)
+            e
         });
         match entry {
             Some(e) => cur = e,
@@ -47,7 +47,7 @@ fn get_mut<'a>(obj: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
     Some(cur)
 }
 
-fn for_each_in<'a>(obj: &'a mut Value, path: &[&str], mut f: impl FnMut(&mut Value)) {
+fn for_each_in(obj: &mut Value, path: &[&str], mut f: impl FnMut(&mut Value)) {
     if let Some(Value::Array(items)) = get_mut(obj, path) {
         for item in items {
             f(item);

@@ -38,47 +38,46 @@ pub(crate) struct DeleteOptions {
 pub(crate) fn delete_options(ctx: &Ctx<'_>) -> Result<DeleteOptions, ApiError> {
     let mut opts = DeleteOptions::default();
     let body = ctx.req.body.as_ref();
-    let mut policy: Option<String> = None;
-    let mut orphan: Option<bool> = None;
-    let mut dry_run: Vec<String> = Vec::new();
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        let v: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-        })?;
-        if !v.is_object() {
-            return Err(ApiError::bad_request("DeleteOptions must be a JSON object"));
-        }
-        policy = v
-            .get("propagationPolicy")
-            .and_then(Value::as_str)
-            .map(String::from);
-        orphan = v.get("orphanDependents").and_then(Value::as_bool);
-        opts.uid = v
-            .pointer("/preconditions/uid")
-            .and_then(Value::as_str)
-            .map(String::from);
-        opts.resource_version = v
-            .pointer("/preconditions/resourceVersion")
-            .and_then(Value::as_str)
-            .map(String::from);
-        dry_run = v
-            .get("dryRun")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
-    } else {
-        let q = &ctx.req.query;
-        policy = q.get("propagationPolicy").map(String::from);
-        orphan = q
-            .get("orphanDependents")
-            .map(|_| q.flag("orphanDependents"));
-        dry_run = q.all("dryRun").map(String::from).collect();
-    }
+    let (policy, orphan, dry_run): (Option<String>, Option<bool>, Vec<String>) =
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            let v: Value = serde_json::from_slice(body).map_err(|e| {
+                ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+            })?;
+            if !v.is_object() {
+                return Err(ApiError::bad_request("DeleteOptions must be a JSON object"));
+            }
+            opts.uid = v
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+                .map(String::from);
+            opts.resource_version = v
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+                .map(String::from);
+            (
+                v.get("propagationPolicy")
+                    .and_then(Value::as_str)
+                    .map(String::from),
+                v.get("orphanDependents").and_then(Value::as_bool),
+                v.get("dryRun")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            )
+        } else {
+            let q = &ctx.req.query;
+            (
+                q.get("propagationPolicy").map(String::from),
+                q.get("orphanDependents")
+                    .map(|_| q.flag("orphanDependents")),
+                q.all("dryRun").map(String::from).collect(),
+            )
+        };
     let mut causes = Vec::new();
     if orphan.is_some() && policy.is_some() {
         causes.push(Cause::invalid(
@@ -161,17 +160,17 @@ pub(crate) fn delete_object(
             ));
         }
     }
-    if let Some(rv) = &opts.resource_version {
-        if *rv != old.rv.to_string() {
-            return Err(ApiError::conflict_with(
-                rt,
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    old.rv
-                ),
-            ));
-        }
+    if let Some(rv) = &opts.resource_version
+        && *rv != old.rv.to_string()
+    {
+        return Err(ApiError::conflict_with(
+            rt,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                old.rv
+            ),
+        ));
     }
     let mut new = old.value.clone();
     let mut finalizers: Vec<String> = new

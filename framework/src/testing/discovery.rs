@@ -129,8 +129,11 @@ pub(crate) fn resource_list(inner: &Inner, group: &str, version: &str) -> Result
     })))
 }
 
-/// (subresource, kind, Some((group, version)) when the kind is from another group).
-fn subresources(rt: &ResourceType) -> Vec<(&'static str, String, Option<(&'static str, &'static str)>)> {
+/// A subresource: its name, its kind, and the (group, version) of that kind when it is from
+/// another group.
+type Subresource = (&'static str, String, Option<(&'static str, &'static str)>);
+
+fn subresources(rt: &ResourceType) -> Vec<Subresource> {
     let mut out = Vec::new();
     if rt.plural == "namespaces" && rt.group.is_empty() {
         out.push(("finalize", rt.kind.clone(), None));

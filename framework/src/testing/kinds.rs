@@ -514,15 +514,6 @@ impl Registry {
         found
     }
 
-    /// The type serving `kind` in `api_version` (for owner references and the GC).
-    pub(crate) fn by_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceType>> {
-        let (g, v) = split_api_version(api_version);
-        self.by_path
-            .iter()
-            .find(|((rg, rv, _), rt)| rg == g && rv == v && rt.kind == kind)
-            .map(|(_, rt)| rt.clone())
-    }
-
     /// Groups in discovery order, each with its versions (preferred first).
     pub(crate) fn groups(&self) -> Vec<(String, Vec<String>)> {
         self.group_order

@@ -135,11 +135,8 @@ pub(crate) async fn get(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
         .store
         .get(&ctx.rt.group_resource(), &object_key(ctx, name))
         .ok_or_else(|| ApiError::not_found(ctx.rt, name))?;
-    let body = match ctx.req.path.ends_with("/status") {
-        // `/status` reads answer the whole object, like the main endpoint.
-        _ => render(&obj, ctx.rt, ctx.wants),
-    };
-    Ok(Reply::bytes(200, body))
+    // `/status` reads answer the whole object, like the main endpoint.
+    Ok(Reply::bytes(200, render(&obj, ctx.rt, ctx.wants)))
 }
 
 /// A forbidden `ListOptions` combination, as `ValidateListOptions` words it.
@@ -353,7 +350,7 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
                 };
                 if let Some(key) = after.as_ref().filter(|_| token.is_some()) {
                     // A token for the rest of the list at the latest revision (rv 0 = latest).
-                    e.metadata = Some(json!({"continue": encode_continue(0, key)}));
+                    e.metadata = Some(Box::new(json!({"continue": encode_continue(0, key)})));
                 }
                 return Err(e);
             }
@@ -378,12 +375,10 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         }
     }
     let mut meta = json!({"resourceVersion": at.to_string()});
-    if more {
-        if let Some(last) = &last {
-            meta["continue"] = json!(encode_continue(at, last));
-            if remaining > 0 {
-                meta["remainingItemCount"] = json!(remaining);
-            }
+    if more && let Some(last) = &last {
+        meta["continue"] = json!(encode_continue(at, last));
+        if remaining > 0 {
+            meta["remainingItemCount"] = json!(remaining);
         }
     }
     drop(state);

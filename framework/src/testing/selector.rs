@@ -550,6 +550,7 @@ impl FieldSelector {
     }
 
     /// The name for a single-object watch: the value of the first `metadata.name=` term.
+    #[cfg(test)]
     pub(crate) fn single_name(&self) -> Option<&str> {
         self.requirements
             .iter()

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use parking_lot::Mutex;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::controllers;
@@ -561,6 +561,8 @@ pub(crate) enum Reply {
     Text(u16, &'static str),
     Stream(Body),
     Error(ApiError),
+    /// Another answer with `Warning` headers (the apiserver's warnings, e.g. about finalizers).
+    Warned(Box<Reply>, Vec<String>),
 }
 
 impl fmt::Debug for Reply {
@@ -570,6 +572,7 @@ impl fmt::Debug for Reply {
             Reply::Text(code, t) => write!(f, "Text({code}, {t:?})"),
             Reply::Stream(_) => f.write_str("Stream"),
             Reply::Error(e) => write!(f, "Error({e:?})"),
+            Reply::Warned(r, w) => write!(f, "Warned({r:?}, {w:?})"),
         }
     }
 }
@@ -594,9 +597,29 @@ impl Reply {
         Reply::Text(404, "404 page not found")
     }
 
+    /// This answer with a `Warning` header per warning (none: the answer as it is).
+    pub(crate) fn warned(self, warnings: Vec<String>) -> Self {
+        if warnings.is_empty() {
+            self
+        } else {
+            Reply::Warned(Box::new(self), warnings)
+        }
+    }
+
     fn into_response(self) -> Response<Body> {
         let builder = Response::builder();
         let response = match self {
+            Reply::Warned(reply, warnings) => {
+                let mut response = reply.into_response();
+                for w in warnings {
+                    // RFC 7234 warn-code 299, no agent, the text as a quoted string.
+                    let text = w.replace('\\', "\\\\").replace('"', "\\\"");
+                    if let Ok(v) = http::HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+                        response.headers_mut().append(http::header::WARNING, v);
+                    }
+                }
+                return response;
+            }
             Reply::Json {
                 code,
                 body,
@@ -633,9 +656,4 @@ impl Reply {
             r
         })
     }
-}
-
-/// A minimal `Status` success body for answers that carry no object.
-pub(crate) fn empty_success() -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
 }

@@ -14,11 +14,11 @@ pub(crate) struct ApiError {
     pub(crate) code: u16,
     pub(crate) reason: &'static str,
     pub(crate) message: String,
-    pub(crate) details: Option<Value>,
+    pub(crate) details: Option<Box<Value>>,
     /// Seconds for a `Retry-After` header (429 and 503 answers).
     pub(crate) retry_after: Option<u64>,
     /// List metadata (an expired continue token's answer carries a fresh token here).
-    pub(crate) metadata: Option<Value>,
+    pub(crate) metadata: Option<Box<Value>>,
 }
 
 impl ApiError {
@@ -34,7 +34,7 @@ impl ApiError {
     }
 
     fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -177,10 +177,10 @@ impl ApiError {
             // NewTimeoutError prefixes its message with "Timeout: ".
             format!("Timeout: Too large resource version: {asked}, current: {current}"),
         );
-        e.details = Some(json!({
+        e.details = Some(Box::new(json!({
             "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
             "retryAfterSeconds": 1,
-        }));
+        })));
         e.retry_after = Some(1);
         e
     }
@@ -227,7 +227,7 @@ impl ApiError {
         let mut e = Self::new(code, reason, message);
         e.retry_after = retry_after;
         if let Some(secs) = retry_after {
-            e.details = Some(json!({"retryAfterSeconds": secs}));
+            e.details = Some(Box::new(json!({"retryAfterSeconds": secs})));
         }
         e
     }
@@ -250,10 +250,10 @@ impl ApiError {
             }
         }
         if let Some(d) = &self.details {
-            status["details"] = d.clone();
+            status["details"] = (**d).clone();
         }
         if let Some(m) = &self.metadata {
-            status["metadata"] = m.clone();
+            status["metadata"] = (**m).clone();
         }
         status
     }

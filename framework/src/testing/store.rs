@@ -48,16 +48,6 @@ pub(crate) enum EventType {
     Deleted,
 }
 
-impl EventType {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            EventType::Added => "ADDED",
-            EventType::Modified => "MODIFIED",
-            EventType::Deleted => "DELETED",
-        }
-    }
-}
-
 /// One change in a resource's history.
 #[derive(Debug)]
 pub(crate) struct Event {
@@ -199,10 +189,10 @@ impl Snapshot<'_> {
                     }
                 };
                 let (key, value) = next?;
-                if let Some(ns) = &ns {
-                    if &key.0 != ns {
-                        return None;
-                    }
+                if let Some(ns) = &ns
+                    && &key.0 != ns
+                {
+                    return None;
                 }
                 if let Some(v) = value {
                     return Some((key, v));
@@ -421,10 +411,10 @@ impl Store {
 
     fn unindex(&mut self, gr: &GroupResource, key: &ObjKey, obj: Option<&Stored>) {
         let Some(obj) = obj else { return };
-        if let Some(uid) = obj.uid() {
-            if self.uids.get(uid).is_some_and(|(g, k)| g == gr && k == key) {
-                self.uids.remove(uid);
-            }
+        if let Some(uid) = obj.uid()
+            && self.uids.get(uid).is_some_and(|(g, k)| g == gr && k == key)
+        {
+            self.uids.remove(uid);
         }
         for owner in owner_uids(&obj.value) {
             if let Some(set) = self.dependents.get_mut(&owner) {

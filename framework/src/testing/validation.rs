@@ -212,7 +212,7 @@ impl NameRule {
             NameRule::DnsLabel => is_dns1123_label(name),
             NameRule::Dns1035Label => is_dns1035_label(name),
             NameRule::PathSegment if prefix => path_segment_errors(name, false),
-            NameRule::PathSegment => path_segment_errors(name, true),
+            NameRule::PathSegment => is_valid_path_segment_name(name),
         }
     }
 }

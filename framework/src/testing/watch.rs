@@ -189,14 +189,14 @@ pub(crate) async fn watch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             None => rv.is_none_or(|rv| rv == 0),
         };
         if start_from_state {
-            if let Some(rs) = rs {
-                if let Ok(snapshot) = rs.snapshot(current, None, ctx.namespace) {
-                    for (_, obj) in snapshot.iter() {
-                        if selected(&obj.value, ctx.rt, &stream.labels, &stream.fields) {
-                            stream
-                                .pending
-                                .push_back(line("ADDED", &render(obj, ctx.rt, ctx.wants)));
-                        }
+            if let Some(rs) = rs
+                && let Ok(snapshot) = rs.snapshot(current, None, ctx.namespace)
+            {
+                for (_, obj) in snapshot.iter() {
+                    if selected(&obj.value, ctx.rt, &stream.labels, &stream.fields) {
+                        stream
+                            .pending
+                            .push_back(line("ADDED", &render(obj, ctx.rt, ctx.wants)));
                     }
                 }
             }

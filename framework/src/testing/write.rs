@@ -20,7 +20,10 @@ use super::rules;
 use super::server::{Ctx, Inner, Reply, Settings, State};
 use super::status::ApiError;
 use super::store::{ObjKey, Stored};
-use super::validation::{Cause, go_quote, validate_object_meta, validate_object_meta_update};
+use super::validation::{
+    Cause, finalizer_warnings, generate_name, go_quote, validate_object_meta,
+    validate_object_meta_update,
+};
 
 /// The current time as `metav1.Time` writes it (RFC 3339, seconds).
 pub(crate) fn now() -> String {
@@ -182,10 +185,6 @@ fn check_type(rt: &ResourceType, mut value: Value) -> Result<Value, ApiError> {
     Ok(value)
 }
 
-fn value_text(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
-}
-
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?
         .get(field)?
@@ -224,20 +223,9 @@ fn drop_empty_metadata(obj: &mut Value) {
     }
 }
 
-const GENERATE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
+/// `generateName` expanded with a fresh random suffix.
 fn generated_name(prefix: &str) -> String {
-    // apimachinery truncates the prefix so prefix + 5 random characters fit 63.
-    let max = 63 - 5;
-    let prefix = if prefix.len() > max {
-        &prefix[..prefix.floor_char_boundary(max)]
-    } else {
-        prefix
-    };
-    let suffix: String = (0..5)
-        .map(|_| GENERATE_ALPHABET[fastrand::usize(..GENERATE_ALPHABET.len())] as char)
-        .collect();
-    format!("{prefix}{suffix}")
+    generate_name(prefix, &mut fastrand::u64(..))
 }
 
 /// Validation shared by create and update: metadata rules and the kind's own rules.
@@ -328,19 +316,19 @@ pub(crate) fn create_object(
         &ns,
         meta_str(&obj, "name").unwrap_or_default(),
     )?;
-    if meta_str(&obj, "name").is_none() {
-        if let Some(prefix) = meta_str(&obj, "generateName").map(String::from) {
-            let gr = rt.group_resource();
-            // Retry on the (unlikely) collision, as the apiserver does since 1.32.
-            let mut name = generated_name(&prefix);
-            for _ in 0..8 {
-                if state.store.get(&gr, &(ns.clone(), name.clone())).is_none() {
-                    break;
-                }
-                name = generated_name(&prefix);
+    if meta_str(&obj, "name").is_none()
+        && let Some(prefix) = meta_str(&obj, "generateName").map(String::from)
+    {
+        let gr = rt.group_resource();
+        // Retry on the (unlikely) collision, as the apiserver does since 1.32.
+        let mut name = generated_name(&prefix);
+        for _ in 0..8 {
+            if state.store.get(&gr, &(ns.clone(), name.clone())).is_none() {
+                break;
             }
-            meta_mut(&mut obj).insert("name".into(), json!(name));
+            name = generated_name(&prefix);
         }
+        meta_mut(&mut obj).insert("name".into(), json!(name));
     }
     prepare_create(rt, &mut obj, manager);
     let mut causes = validate(rt, &obj);
@@ -389,10 +377,10 @@ fn prepare_create(rt: &ResourceType, obj: &mut Value, manager: &str) {
     if !rt.namespaced {
         meta.remove("namespace");
     }
-    if rt.status_subresource {
-        if let Some(o) = obj.as_object_mut() {
-            o.remove("status");
-        }
+    if rt.status_subresource
+        && let Some(o) = obj.as_object_mut()
+    {
+        o.remove("status");
     }
     if let Some(d) = rt.defaulter {
         d(obj);
@@ -486,10 +474,9 @@ pub(crate) fn prepare_update(
             .get("uid")
             .and_then(Value::as_str)
             .is_none_or(str::is_empty)
+            && let Some(uid) = old_meta.get("uid")
         {
-            if let Some(uid) = old_meta.get("uid") {
-                meta.insert("uid".into(), uid.clone());
-            }
+            meta.insert("uid".into(), uid.clone());
         }
         for f in [
             "creationTimestamp",
@@ -647,19 +634,19 @@ fn name_matches(
     name: &str,
     ns: Option<&str>,
 ) -> Result<(), ApiError> {
-    if let Some(body_name) = meta_str(obj, "name") {
-        if body_name != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({name})"
-            )));
-        }
+    if let Some(body_name) = meta_str(obj, "name")
+        && body_name != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
     }
-    if let (true, Some(url_ns), Some(body_ns)) = (rt.namespaced, ns, meta_str(obj, "namespace")) {
-        if body_ns != url_ns {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
+    if let (true, Some(url_ns), Some(body_ns)) = (rt.namespaced, ns, meta_str(obj, "namespace"))
+        && body_ns != url_ns
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
     }
     Ok(())
 }
@@ -723,9 +710,23 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     }
     let settings = ctx.inner.settings();
     let manager = ctx.req.field_manager();
+    let warnings = warnings(rt, &obj, None, None);
     let mut state = ctx.inner.state.lock();
     let stored = create_object(&mut state, &settings, rt, obj, &manager, dry)?;
-    Ok(Reply::bytes(201, render(&stored, rt, ctx.wants)))
+    Ok(Reply::bytes(201, render(&stored, rt, ctx.wants)).warned(warnings))
+}
+
+/// The `Warning`s a write of `new` gets: the custom resource strategy's, about finalizers
+/// added without a path (status writes get none).
+fn warnings(rt: &ResourceType, new: &Value, old: Option<&Value>, sub: Option<&str>) -> Vec<String> {
+    if !rt.custom || sub.is_some() {
+        return Vec::new();
+    }
+    let empty = json!({});
+    finalizer_warnings(
+        new.get("metadata").unwrap_or(&empty),
+        old.and_then(|o| o.get("metadata")),
+    )
 }
 
 pub(crate) fn update(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Reply, ApiError> {
@@ -749,8 +750,9 @@ pub(crate) fn update(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Rep
         }
         // This kind's strategy lets a PUT create: storage ignores the body's revision then.
         meta_mut(&mut obj).remove("resourceVersion");
+        let warnings = warnings(rt, &obj, None, sub);
         let stored = create_object(&mut state, &settings, rt, obj, &manager, dry)?;
-        return Ok(Reply::bytes(201, render(&stored, rt, ctx.wants)));
+        return Ok(Reply::bytes(201, render(&stored, rt, ctx.wants)).warned(warnings));
     };
     match meta_str(&obj, "resourceVersion") {
         Some(rv) if rv != old.rv.to_string() => return Err(ApiError::conflict(rt, name)),
@@ -765,9 +767,10 @@ pub(crate) fn update(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Rep
         }
         None => {}
     }
+    let warnings = warnings(rt, &obj, Some(&old.value), sub);
     let new = prepare_update(rt, &old.value, obj, sub, &manager)?;
     let stored = commit_update(&mut state, rt, &key, &old, new, dry)?;
-    Ok(Reply::bytes(200, render(&stored, rt, ctx.wants)))
+    Ok(Reply::bytes(200, render(&stored, rt, ctx.wants)).warned(warnings))
 }
 
 /// Applies a PATCH body of the request's content type to `base`.
@@ -861,9 +864,10 @@ pub(crate) fn patch(ctx: &Ctx<'_>, name: &str, sub: Option<&str>) -> Result<Repl
     }
     let patched = check_type(rt, patched)?;
     name_matches(rt, &patched, name, ctx.namespace)?;
+    let warnings = warnings(rt, &patched, Some(&old.value), sub);
     let new = prepare_update(rt, &old.value, patched, sub, &manager)?;
     let stored = commit_update(&mut state, rt, &key, &old, new, dry)?;
-    Ok(Reply::bytes(200, render(&stored, rt, ctx.wants)))
+    Ok(Reply::bytes(200, render(&stored, rt, ctx.wants)).warned(warnings))
 }
 
 /// Writes the desired replica count of a Scale into the object, through the main endpoint's
@@ -884,10 +888,9 @@ fn write_scale(
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
+        && rv != old.rv.to_string()
     {
-        if rv != old.rv.to_string() {
-            return Err(ApiError::conflict(rt, name));
-        }
+        return Err(ApiError::conflict(rt, name));
     }
     let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
     if !replicas.is_i64() || replicas.as_i64().is_some_and(|r| r < 0) {

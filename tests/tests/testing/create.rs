@@ -471,3 +471,36 @@ async fn an_unscheduled_pod_is_created_pending_with_defaults() {
     assert_eq!(listed.items.len(), 1);
     let _: Value = created;
 }
+
+#[tokio::test]
+async fn a_custom_resource_finalizer_without_a_path_is_accepted_with_a_warning() {
+    let server = ApiServer::new();
+    let client = server.client();
+    widgets(&client).await;
+    let path = "/apis/example.com/v1/namespaces/default/widgets";
+    let body = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w", "finalizers": ["cleanup", "example.com/ok", "orphan"]}});
+    let res = request(&client, Method::POST, path, Some(body)).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let warnings: Vec<&str> = res
+        .headers
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            r#"299 - "metadata.finalizers: \"cleanup\": prefer a domain-qualified finalizer name including a path (/) to avoid accidental conflicts with other finalizer writers""#
+        ]
+    );
+    let cm_res = request(
+        &client,
+        Method::POST,
+        CMS,
+        Some(json!({"metadata": {"name": "c", "finalizers": ["cleanup"]}})),
+    )
+    .await;
+    assert_eq!(cm_res.status, 201);
+    assert!(cm_res.header("warning").is_none(), "built-ins do not warn");
+}

@@ -5,7 +5,8 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
-use kube::runtime::{WatchStreamExt, metadata_watcher, watcher};
+use kube::core::PartialObjectMeta;
+use kube::runtime::{WatchStreamExt, watcher};
 use windlass::testing::ApiServer;
 
 use super::support::*;
@@ -114,20 +115,32 @@ async fn watch_metadata_streams_partial_object_metadata_events() {
 }
 
 #[tokio::test]
-async fn kube_metadata_watcher_sees_objects_and_changes() {
+async fn a_watcher_over_partial_object_metadata_sees_objects_and_changes() {
     let server = ApiServer::new();
     let api = with_one(&server).await;
+    let meta: Api<PartialObjectMeta<ConfigMap>> = Api::namespaced(server.client(), "default");
     for config in [
         watcher::Config::default(),
         watcher::Config::default().streaming_lists(),
     ] {
-        let stream = metadata_watcher(api.clone(), config)
-            .applied_objects()
-            .boxed();
+        let stream = watcher(meta.clone(), config).applied_objects().boxed();
         futures::pin_mut!(stream);
         assert_eq!(next_item(&mut stream).await.unwrap().name_any(), "x");
+        api.create(&PostParams::default(), &cm("z")).await.unwrap();
+        let z = next_item(&mut stream).await.unwrap();
+        assert_eq!(z.name_any(), "z");
+        assert_eq!(z.types.unwrap().api_version, "meta.k8s.io/v1");
+        api.delete("z", &Default::default()).await.unwrap();
     }
-    let stream = metadata_watcher(api.clone(), watcher::Config::default())
+}
+
+/// kube 5 deprecates `metadata_watcher` for the form above, but it still works.
+#[allow(deprecated)]
+#[tokio::test]
+async fn kube_metadata_watcher_sees_objects_and_changes() {
+    let server = ApiServer::new();
+    let api = with_one(&server).await;
+    let stream = kube::runtime::metadata_watcher(api.clone(), watcher::Config::default())
         .applied_objects()
         .boxed();
     futures::pin_mut!(stream);
@@ -135,7 +148,7 @@ async fn kube_metadata_watcher_sees_objects_and_changes() {
     api.create(&PostParams::default(), &cm("z")).await.unwrap();
     let z = next_item(&mut stream).await.unwrap();
     assert_eq!(z.name_any(), "z");
-    assert_eq!(z.types.unwrap().api_version, "meta.k8s.io/v1");
+    assert_eq!(z.types.unwrap().kind, "PartialObjectMetadata");
 }
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! Conformance of `windlass::testing`'s API server, driven through kube's client and runtime.
 
 mod bad_input;
-mod create;
 mod crd;
+mod create;
 mod delete;
 mod discovery;
 mod faults;
@@ -14,7 +14,6 @@ mod patch;
 mod routing;
 mod runtime;
 mod rv;
-mod smoke;
 mod subresources;
 mod support;
 mod update;

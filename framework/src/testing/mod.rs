@@ -64,10 +64,10 @@
 //! fn error_policy(_: Arc<ConfigMap>, _: &kube::Error, _: Arc<()>) -> Action {
 //!     Action::requeue(Duration::from_secs(1))
 //! }
-//! let first = Controller::new(cms, watcher::Config::default())
+//! let mut results = Controller::new(cms, watcher::Config::default())
 //!     .run(reconcile, error_policy, Arc::new(()))
-//!     .next()
-//!     .await;
+//!     .boxed();
+//! let first = results.next().await;
 //! assert_eq!(first.unwrap()?.0.name, "watched");
 //! # Ok(())
 //! # }

@@ -354,3 +354,23 @@ async fn a_continue_token_older_than_the_history_is_410_with_a_token_for_the_res
         .unwrap();
     assert_eq!(names(&rest), ["c", "d", "e"]);
 }
+
+#[tokio::test]
+async fn field_selector_values_unescape_commas_equals_and_backslashes() {
+    let server = ApiServer::new();
+    let secrets: Api<Secret> = Api::namespaced(server.client(), "default");
+    for (name, type_) in [("odd", r"example.com/a,b=c\d"), ("plain", "Opaque")] {
+        let s: Secret = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": type_})).unwrap();
+        secrets.create(&PostParams::default(), &s).await.unwrap();
+    }
+    let found = secrets
+        .list(&ListParams::default().fields(r"type=example.com/a\,b\=c\\d"))
+        .await
+        .unwrap();
+    assert_eq!(names(&found), ["odd"]);
+    let others = secrets
+        .list(&ListParams::default().fields(r"type!=example.com/a\,b\=c\\d,metadata.name!=nope"))
+        .await
+        .unwrap();
+    assert_eq!(names(&others), ["plain"]);
+}

@@ -11,6 +11,9 @@
 //!   with client-go's semantics (an object is never handed to two workers at once; adds while it
 //!   is processed are merged into one more pass; per-object exponential backoff).
 //!
+//! - `testing` (feature `testing`): an in-process, protocol-faithful Kubernetes API server, so
+//!   operators and their tests run with no cluster.
+//!
 //! Later modules (informers, controllers, the manager, leader election, metrics and an
 //! in-process API server for tests) build on these.
 //!
@@ -18,6 +21,8 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | *(none yet)* | |
+//! | `testing` | [`testing`]: an in-process Kubernetes API server for tests, with fault injection |
 
 pub mod queue;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,1 +1,3 @@
 //! windlass integration tests, one binary: each file in this folder is a module.
+
+mod testing;

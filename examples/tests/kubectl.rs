@@ -1,0 +1,301 @@
+//! kubectl against the standalone `windlass-apiserver` binary: a real client, written in Go,
+//! that knows nothing of windlass, must be able to work with the test API server.
+//!
+//! These tests live in the examples crate rather than in `tests/` because cargo only tells a
+//! test where a binary is (`CARGO_BIN_EXE_*`) when the binary is in the test's own package.
+//! They need `kubectl` on PATH (CI installs Debian's `kubernetes-client` when it is missing).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// One running `windlass-apiserver` with its kubeconfig; killed on drop.
+struct Server {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn start(test: &str) -> Server {
+        let dir = std::env::temp_dir().join(format!("windlass-kubectl-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let kubeconfig = dir.join("kubeconfig");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_windlass-apiserver"))
+            .args(["--addr", "127.0.0.1:0", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("windlass-apiserver starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // The server prints where it serves, then that the kubeconfig is written.
+        let mut ready = false;
+        for _ in 0..2 {
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) if line.starts_with("kubeconfig written") => ready = true,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        assert!(ready, "windlass-apiserver did not report readiness");
+        Server { child, dir }
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(kubectl());
+        cmd.env("KUBECONFIG", self.kubeconfig()).args(args).args(["--request-timeout", "20s"]);
+        cmd
+    }
+
+    /// Runs kubectl and returns its output, asserting success.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("kubectl runs")
+    }
+
+    /// Runs kubectl with `stdin` as its input (for `-f -`).
+    fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
+        let mut child = self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("kubectl runs");
+        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+        let out = child.wait_with_output().expect("kubectl finishes");
+        assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).expect("kubectl printed JSON")
+    }
+
+    /// Sends SIGTERM and checks the server exits cleanly.
+    #[cfg(unix)]
+    fn stop(mut self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
+        assert!(status.success());
+        let (tx, rx) = mpsc::channel();
+        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().expect("true runs"));
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let exit = rx.recv_timeout(Duration::from_secs(20)).expect("server exits after SIGTERM").expect("wait");
+        assert!(exit.success(), "server exited with {exit}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn kubectl() -> String {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("kubectl").is_file()))
+        .unwrap_or(false);
+    assert!(found, "kubectl is not on PATH: install it (Debian: apt-get install kubernetes-client)");
+    "kubectl".into()
+}
+
+/// A ConfigMap manifest. (kubectl's generator commands such as `kubectl create configmap`
+/// send protobuf bodies, which the test server does not decode; `-f` sends JSON.)
+fn configmap(name: &str) -> String {
+    format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"k":"v"}}}}"#)
+}
+
+const CONFIGMAP: &str = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"app-config","labels":{"app":"demo"}},"data":{"mode":"fast"}}"#;
+
+#[test]
+fn kubectl_discovers_resources_and_the_server_version() {
+    let server = Server::start("discovery");
+    let resources = server.ok(&["api-resources"]);
+    let line = resources.lines().find(|l| l.starts_with("configmaps ")).expect("configmaps listed");
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cols, ["configmaps", "cm", "v1", "true", "ConfigMap"]);
+    assert!(resources.lines().any(|l| l.starts_with("deployments ") && l.contains("apps/v1")));
+    assert!(resources.lines().any(|l| l.starts_with("customresourcedefinitions ") && l.contains("crd,crds")));
+    let version = server.json(&["version", "-o", "json"]);
+    assert_eq!(version["serverVersion"]["major"], "1");
+    assert!(version["serverVersion"]["gitVersion"].as_str().unwrap().starts_with("v1."));
+    let namespaces = server.ok(&["get", "namespaces", "-o", "name"]);
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(namespaces.contains(&format!("namespace/{ns}")), "{namespaces}");
+    }
+    server.stop();
+}
+
+#[test]
+fn kubectl_creates_reads_changes_and_deletes_objects() {
+    let server = Server::start("crud");
+    let created = server.ok_stdin(&["create", "-f", "-", "--validate=false"], CONFIGMAP);
+    assert_eq!(created.trim(), "configmap/app-config created");
+
+    let got = server.json(&["get", "configmap", "app-config", "-o", "json"]);
+    assert_eq!(got["data"]["mode"], "fast");
+    assert!(got["metadata"]["uid"].is_string());
+
+    for n in 0..3 {
+        server.ok_stdin(&["create", "-f", "-", "--validate=false"], &configmap(&format!("extra-{n}")));
+    }
+    let paged = server.json(&["get", "configmaps", "--chunk-size=1", "-o", "json"]);
+    let names: Vec<&str> = paged["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["app-config", "extra-0", "extra-1", "extra-2"]);
+
+    let mut replaced: Value = got.clone();
+    replaced["data"]["mode"] = "safe".into();
+    let out = server.ok_stdin(&["replace", "-f", "-", "--validate=false"], &replaced.to_string());
+    assert_eq!(out.trim(), "configmap/app-config replaced");
+    assert_eq!(server.json(&["get", "cm", "app-config", "-o", "json"])["data"]["mode"], "safe");
+
+    let out = server.ok(&["patch", "configmap", "app-config", "--type", "merge", "-p", r#"{"data":{"extra":"1"}}"#]);
+    assert_eq!(out.trim(), "configmap/app-config patched");
+    let out = server.ok(&["patch", "configmap", "app-config", "--type", "json", "-p", r#"[{"op":"replace","path":"/data/mode","value":"json"}]"#]);
+    assert_eq!(out.trim(), "configmap/app-config patched");
+    let patched = server.json(&["get", "cm", "app-config", "-o", "json"]);
+    assert_eq!(patched["data"]["extra"], "1");
+    assert_eq!(patched["data"]["mode"], "json");
+
+    assert_eq!(server.ok(&["label", "configmap", "app-config", "tier=backend"]).trim(), "configmap/app-config labeled");
+    assert_eq!(server.ok(&["annotate", "configmap", "app-config", "owner=team-a"]).trim(), "configmap/app-config annotated");
+    let selected = server.ok(&["get", "configmaps", "-l", "tier=backend", "-o", "name"]);
+    assert_eq!(selected.trim(), "configmap/app-config");
+    let annotated = server.json(&["get", "cm", "app-config", "-o", "json"]);
+    assert_eq!(annotated["metadata"]["annotations"]["owner"], "team-a");
+
+    // A failing patch shows the server's own message.
+    let bad = server.run(&["patch", "configmap", "app-config", "--type", "json", "-p", r#"[{"op":"remove","path":"/data/nope"}]"#]);
+    assert!(!bad.status.success());
+
+    let missing = server.run(&["get", "configmap", "nope"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains(r#"configmaps "nope" not found"#));
+
+    assert_eq!(server.ok(&["delete", "configmap", "app-config"]).trim(), r#"configmap "app-config" deleted"#);
+    server.stop();
+}
+
+#[test]
+fn kubectl_wait_for_delete_returns_once_a_finalizer_is_removed() {
+    let server = Server::start("wait");
+    server.ok_stdin(
+        &["create", "-f", "-", "--validate=false"],
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"held","finalizers":["example.com/hold"]}}"#,
+    );
+    let out = server.ok(&["delete", "configmap", "held", "--wait=false"]);
+    assert_eq!(out.trim(), r#"configmap "held" deleted"#);
+    let mut waiter = server
+        .command(&["wait", "--for=delete", "configmap/held", "--timeout=30s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl wait runs");
+    // Still held: the finalizer is there, the object is terminating.
+    let held = server.json(&["get", "cm", "held", "-o", "json"]);
+    assert!(held["metadata"]["deletionTimestamp"].is_string());
+    server.ok(&["patch", "configmap", "held", "--type", "json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+    let status = waiter.wait().expect("kubectl wait finishes");
+    assert!(status.success());
+    let gone = server.run(&["get", "cm", "held"]);
+    assert!(!gone.status.success());
+    server.stop();
+}
+
+#[test]
+fn kubectl_get_watch_sees_a_concurrent_change() {
+    let server = Server::start("watch");
+    server.ok_stdin(&["create", "-f", "-", "--validate=false"], &configmap("first"));
+    let mut watch = server
+        .command(&["get", "configmaps", "--watch", "-o", "name"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl get -w runs");
+    let stdout = watch.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).expect("initial listing"), "configmap/first");
+    server.ok_stdin(&["create", "-f", "-", "--validate=false"], &configmap("second"));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).expect("the watch sees the create"), "configmap/second");
+    server.ok(&["label", "configmap", "first", "seen=yes"]);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).expect("the watch sees the update"), "configmap/first");
+    let _ = watch.kill();
+    let _ = watch.wait();
+    server.stop();
+}
+
+#[test]
+fn kubectl_creates_a_crd_from_yaml_then_its_custom_resources() {
+    let server = Server::start("crd");
+    let yaml = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    shortNames: [wd]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+    subresources:
+      status: {}
+";
+    let out = server.ok_stdin(&["create", "-f", "-", "--validate=false"], yaml);
+    assert_eq!(out.trim(), "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created");
+    server.ok(&["wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=20s"]);
+    let out = server.ok_stdin(
+        &["create", "-f", "-", "--validate=false"],
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: gear\nspec:\n  size: 3\n",
+    );
+    assert_eq!(out.trim(), "widget.example.com/gear created");
+    let names = server.ok(&["get", "widgets", "-o", "name"]);
+    assert_eq!(names.trim(), "widget.example.com/gear");
+    let short = server.json(&["get", "wd", "gear", "-o", "json"]);
+    assert_eq!(short["spec"]["size"], 3);
+    assert_eq!(short["metadata"]["generation"], 1);
+    let table = server.ok(&["get", "widgets"]);
+    assert!(table.lines().next().unwrap_or_default().starts_with("NAME"), "{table}");
+    assert!(table.contains("gear"));
+    server.stop();
+}

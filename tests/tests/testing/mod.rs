@@ -1,0 +1,20 @@
+//! Conformance of `windlass::testing`'s API server, driven through kube's client and runtime.
+
+mod bad_input;
+mod crd;
+mod create;
+mod delete;
+mod discovery;
+mod faults;
+mod gc;
+mod leases_events;
+mod list;
+mod metadata;
+mod patch;
+mod routing;
+mod runtime;
+mod rv;
+mod subresources;
+mod support;
+mod update;
+mod watch;

@@ -80,11 +80,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(path) = &args.kubeconfig {
-        if let Err(e) = std::fs::write(path, handle.kubeconfig_yaml()) {
-            eprintln!("windlass-apiserver: cannot write kubeconfig {path}: {e}");
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &args.kubeconfig
+        && let Err(e) = std::fs::write(path, handle.kubeconfig_yaml())
+    {
+        eprintln!("windlass-apiserver: cannot write kubeconfig {path}: {e}");
+        return ExitCode::FAILURE;
     }
     println!("windlass-apiserver serving on {}", handle.url());
     if let Some(path) = &args.kubeconfig {

@@ -1,0 +1,528 @@
+//! The queue's state behind its one lock, and every transition of an item through it.
+//!
+//! This file owns `State`: the key index, the slots that hold each known item, the ready queue,
+//! the deadline heap and the counters the waiting logic needs. Its methods are synchronous and
+//! run under the queue's mutex; they report whether a waiter should be woken and leave waking it
+//! (after the lock is released) to `work_queue.rs`.
+//!
+//! An item is known to the queue (has a slot) while it is queued, waiting, or processing. The
+//! index maps a key to its slot by the key's hash, stored in the slot so the key is hashed once
+//! per call and never again on growth; `get` reaches the slot through its ticket without hashing
+//! at all. Slots are reused through a free list, so steady state allocates nothing but the key
+//! clone `get` returns.
+
+use std::hash::{BuildHasher, Hash};
+
+use hashbrown::{DefaultHashBuilder, HashTable, hash_table::Entry};
+use tokio::time::Instant;
+
+use super::delay::DelayHeap;
+use super::metrics::QueueMetrics;
+use super::priority::{Priority, ReadyQueue, Ticket};
+
+/// What remains to be done for an item, apart from the pass a worker may be making.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    /// Nothing.
+    Clean,
+    /// Becomes dirty at this ready time; its live heap entry carries the slot's `seq`.
+    Waiting(Instant),
+    /// Needs a pass: in the ready queue (its live ticket carries the slot's `seq`), or, while
+    /// a worker processes it, queued again at `done`.
+    Dirty,
+}
+
+#[derive(Debug)]
+struct Slot<K> {
+    /// `None` while the slot is on the free list.
+    key: Option<K>,
+    hash: u64,
+    /// The sequence number of the item's one live ticket or heap entry.
+    seq: u64,
+    priority: Priority,
+    pending: Pending,
+    processing: bool,
+    /// When it became dirty, for the queue latency metric.
+    added_at: Option<Instant>,
+    /// When a worker took it, for the work duration metrics.
+    started_at: Option<Instant>,
+    /// Its place in `State::in_flight`, kept only when metrics are on.
+    in_flight_at: usize,
+}
+
+/// Stale tickets (or heap entries) are dropped once there are more than twice as many as live
+/// items, plus this slack, so that compaction is amortised over many operations.
+const COMPACT_SLACK: usize = 64;
+
+/// A waiting item further away than this is treated as this far away (30 years, as Tokio does
+/// for its own "never").
+const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(86400 * 365 * 30);
+
+/// Everything behind the queue's lock.
+#[derive(Debug)]
+pub(crate) struct State<K> {
+    /// foldhash, seeded randomly per queue: fast on the short keys controllers use, and not
+    /// predictable from outside.
+    hasher: DefaultHashBuilder,
+    index: HashTable<u32>,
+    slots: Vec<Slot<K>>,
+    free: Vec<u32>,
+    next_seq: u64,
+    ready: ReadyQueue,
+    /// Live tickets in `ready`: the items a `get` can take now.
+    ready_len: usize,
+    delayed: DelayHeap,
+    /// Slots whose `pending` is `Waiting`.
+    waiting: usize,
+    processing: usize,
+    /// Slots being processed, kept only when metrics are on (for `update_unfinished_work`).
+    in_flight: Vec<u32>,
+    /// `get` calls registered to be woken.
+    pub(crate) waiters: usize,
+    /// The ready time a waiting `get` sleeps until, if any does.
+    pub(crate) timer: Option<Instant>,
+    pub(crate) shutting_down: bool,
+    pub(crate) draining: bool,
+}
+
+impl<K> Default for State<K> {
+    fn default() -> Self {
+        Self {
+            hasher: DefaultHashBuilder::default(),
+            index: HashTable::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            next_seq: 0,
+            ready: ReadyQueue::default(),
+            ready_len: 0,
+            delayed: DelayHeap::default(),
+            waiting: 0,
+            processing: 0,
+            in_flight: Vec::new(),
+            waiters: 0,
+            timer: None,
+            shutting_down: false,
+            draining: false,
+        }
+    }
+}
+
+impl<K> State<K> {
+    /// Items handed out and not yet done.
+    pub(crate) fn processing(&self) -> usize {
+        self.processing
+    }
+
+    /// The earliest ready time, if no waiting `get` sleeps until it (or a later time) yet.
+    /// The caller then sleeps until it and holds the timer.
+    pub(crate) fn claim_timer(&mut self) -> Option<Instant> {
+        let slots = &self.slots;
+        let earliest = self
+            .delayed
+            .earliest(|t| slots[t.slot as usize].seq == t.seq)?;
+        if self.timer.is_some_and(|timer| timer <= earliest) {
+            return None;
+        }
+        self.timer = Some(earliest);
+        Some(earliest)
+    }
+
+    /// Whether a `get` that stops waiting, or takes an item, should wake another one: items are
+    /// ready, or items wait and no waiting `get` sleeps until their ready time.
+    pub(crate) fn should_wake_another(&self) -> bool {
+        self.waiters > 0
+            && (self.ready_len > 0
+                || (self.timer.is_none() && self.waiting > 0 && !self.shutting_down))
+    }
+
+    /// The sum and the longest of the in-flight items' processing times, in seconds.
+    pub(crate) fn unfinished_work(&self, now: Instant) -> (f64, f64) {
+        let mut total = 0.0;
+        let mut longest = 0.0_f64;
+        for &slot in &self.in_flight {
+            if let Some(started_at) = self.slots[slot as usize].started_at {
+                let seconds = now.saturating_duration_since(started_at).as_secs_f64();
+                total += seconds;
+                longest = longest.max(seconds);
+            }
+        }
+        (total, longest)
+    }
+
+    /// Entries in the deadline heap, live or stale.
+    #[cfg(test)]
+    pub(crate) fn delay_entries(&self) -> usize {
+        self.delayed.entries()
+    }
+}
+
+impl<K: Clone + Eq + Hash> State<K> {
+    /// Items a `get` can take now.
+    pub(crate) fn ready_len(
+        &mut self,
+        now: impl FnOnce() -> Instant,
+        m: Option<&dyn QueueMetrics>,
+    ) -> usize {
+        if self.delayed.entries() > 0 {
+            self.promote_due(now(), m);
+        }
+        self.ready_len
+    }
+
+    /// Mark an item dirty. Returns whether it entered the ready queue (so a waiter should wake).
+    pub(crate) fn add(&mut self, key: K, priority: Priority, m: Option<&dyn QueueMetrics>) -> bool {
+        if self.shutting_down {
+            return false;
+        }
+        let slot = self.slot_of(key);
+        self.make_dirty(slot, priority, m, None)
+    }
+
+    /// Make an item ready at `ready_at` unless it is ready sooner. Returns whether its ready
+    /// time is earlier than the one a waiting `get` sleeps until (so a waiter should wake).
+    pub(crate) fn add_after(
+        &mut self,
+        key: K,
+        ready_at: Instant,
+        priority: Priority,
+        m: Option<&dyn QueueMetrics>,
+    ) -> bool {
+        if self.shutting_down {
+            return false;
+        }
+        let slot = self.slot_of(key);
+        let entry = &mut self.slots[slot as usize];
+        match entry.pending {
+            Pending::Dirty => {
+                self.raise(slot, priority, m);
+                return false;
+            }
+            Pending::Waiting(current) => {
+                entry.priority = entry.priority.max(priority);
+                if current <= ready_at {
+                    return false;
+                }
+            }
+            Pending::Clean => {
+                entry.priority = priority;
+                self.waiting += 1;
+            }
+        }
+        let seq = self.next_seq();
+        let entry = &mut self.slots[slot as usize];
+        entry.seq = seq;
+        entry.pending = Pending::Waiting(ready_at);
+        self.delayed.push(ready_at, Ticket { slot, seq });
+        if self.delayed.entries() > 2 * self.waiting + COMPACT_SLACK {
+            let slots = &self.slots;
+            self.delayed.retain(|t| slots[t.slot as usize].seq == t.seq);
+        }
+        self.timer.is_none_or(|timer| ready_at < timer)
+    }
+
+    /// Hand out the next ready item, if any, with its priority.
+    pub(crate) fn pop(
+        &mut self,
+        now: impl FnOnce() -> Instant,
+        m: Option<&dyn QueueMetrics>,
+    ) -> Option<(K, Priority)> {
+        // The clock is read only when something needs it: a delayed item or a metric.
+        let now = (self.delayed.entries() > 0 || m.is_some()).then(now);
+        if let Some(now) = now
+            && self.delayed.entries() > 0
+        {
+            self.promote_due(now, m);
+        }
+        let (slot, entry) = loop {
+            let (_, ticket) = self.ready.pop()?;
+            let entry = &mut self.slots[ticket.slot as usize];
+            if entry.seq == ticket.seq {
+                break (ticket.slot, entry);
+            }
+        };
+        debug_assert!(entry.pending == Pending::Dirty && !entry.processing);
+        entry.pending = Pending::Clean;
+        entry.processing = true;
+        self.ready_len -= 1;
+        self.processing += 1;
+        if let (Some(m), Some(now)) = (m, now) {
+            m.depth_dec(entry.priority);
+            if let Some(added_at) = entry.added_at.take() {
+                m.queue_latency(now.saturating_duration_since(added_at).as_secs_f64());
+            }
+            entry.started_at = Some(now);
+            entry.in_flight_at = self.in_flight.len();
+            self.in_flight.push(slot);
+        }
+        entry.key.clone().map(|key| (key, entry.priority))
+    }
+
+    /// Finish processing an item. Returns whether it entered the ready queue again.
+    pub(crate) fn done(
+        &mut self,
+        key: &K,
+        now: impl FnOnce() -> Instant,
+        m: Option<&dyn QueueMetrics>,
+    ) -> bool {
+        let hash = self.hasher.hash_one(key);
+        let slots = &mut self.slots;
+        let Ok(found) = self
+            .index
+            .find_entry(hash, |&i| slots[i as usize].key.as_ref() == Some(key))
+        else {
+            return false;
+        };
+        let slot = *found.get();
+        let entry = &mut slots[slot as usize];
+        if !entry.processing {
+            return false;
+        }
+        entry.processing = false;
+        self.processing -= 1;
+        if let Some(m) = m {
+            if let Some(started_at) = entry.started_at.take() {
+                m.work_duration(now().saturating_duration_since(started_at).as_secs_f64());
+            }
+            let at = entry.in_flight_at;
+            self.in_flight.swap_remove(at);
+            if let Some(&moved) = self.in_flight.get(at) {
+                slots[moved as usize].in_flight_at = at;
+            }
+        }
+        let entry = &mut slots[slot as usize];
+        match entry.pending {
+            Pending::Clean => {
+                found.remove();
+                entry.key = None;
+                self.free.push(slot);
+                false
+            }
+            Pending::Waiting(_) => false,
+            Pending::Dirty => {
+                let priority = entry.priority;
+                self.enqueue(slot, priority);
+                true
+            }
+        }
+    }
+
+    /// Start shutting down: refuse adds and drop the items waiting for a ready time, as
+    /// client-go's delaying queue stops its waiting loop.
+    pub(crate) fn shut_down(&mut self) {
+        self.shutting_down = true;
+        let slots = &mut self.slots;
+        for ticket in self.delayed.drain() {
+            let entry = &mut slots[ticket.slot as usize];
+            if entry.seq != ticket.seq || !matches!(entry.pending, Pending::Waiting(_)) {
+                continue;
+            }
+            entry.pending = Pending::Clean;
+            if !entry.processing {
+                let hash = entry.hash;
+                if let Ok(found) = self.index.find_entry(hash, |&i| i == ticket.slot) {
+                    found.remove();
+                }
+                entry.key = None;
+                self.free.push(ticket.slot);
+            }
+        }
+        self.waiting = 0;
+    }
+
+    /// The slot of `key`, taking a free one if the key is new.
+    fn slot_of(&mut self, key: K) -> u32 {
+        let hash = self.hasher.hash_one(&key);
+        let slots = &mut self.slots;
+        let entry = self.index.entry(
+            hash,
+            |&i| slots[i as usize].key.as_ref() == Some(&key),
+            |&i| slots[i as usize].hash,
+        );
+        match entry {
+            Entry::Occupied(found) => *found.get(),
+            Entry::Vacant(vacant) => {
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        let entry = &mut slots[slot as usize];
+                        entry.key = Some(key);
+                        entry.hash = hash;
+                        entry.pending = Pending::Clean;
+                        slot
+                    }
+                    None => {
+                        let slot =
+                            u32::try_from(slots.len()).expect("fewer than 2^32 items are queued");
+                        slots.push(Slot {
+                            key: Some(key),
+                            hash,
+                            seq: 0,
+                            priority: Priority::NORMAL,
+                            pending: Pending::Clean,
+                            processing: false,
+                            added_at: None,
+                            started_at: None,
+                            in_flight_at: 0,
+                        });
+                        slot
+                    }
+                };
+                vacant.insert(slot);
+                slot
+            }
+        }
+    }
+
+    /// The `Clean` or `Waiting` to `Dirty` transition, or a priority raise if already dirty.
+    /// `ready_at` is when a waiting item became due (now if `None`), for the latency metric.
+    fn make_dirty(
+        &mut self,
+        slot: u32,
+        priority: Priority,
+        m: Option<&dyn QueueMetrics>,
+        ready_at: Option<Instant>,
+    ) -> bool {
+        let entry = &mut self.slots[slot as usize];
+        match entry.pending {
+            Pending::Dirty => {
+                self.raise(slot, priority, m);
+                return false;
+            }
+            Pending::Waiting(_) => {
+                entry.priority = entry.priority.max(priority);
+                self.waiting -= 1;
+            }
+            Pending::Clean => entry.priority = priority,
+        }
+        entry.pending = Pending::Dirty;
+        if let Some(m) = m {
+            m.add();
+            m.depth_inc(entry.priority);
+            entry.added_at = Some(ready_at.unwrap_or_else(Instant::now));
+        }
+        if entry.processing {
+            return false;
+        }
+        let priority = entry.priority;
+        self.enqueue(slot, priority);
+        true
+    }
+
+    /// Raise a dirty item's priority; a queued one moves to the back of its new level.
+    fn raise(&mut self, slot: u32, priority: Priority, m: Option<&dyn QueueMetrics>) {
+        let entry = &mut self.slots[slot as usize];
+        if priority <= entry.priority {
+            return;
+        }
+        if let Some(m) = m {
+            m.depth_dec(entry.priority);
+            m.depth_inc(priority);
+        }
+        entry.priority = priority;
+        if !entry.processing {
+            // The old ticket goes stale; `enqueue` counts the item as ready once more.
+            self.ready_len -= 1;
+            self.enqueue(slot, priority);
+        }
+    }
+
+    /// Put a dirty, not processing item at the back of its priority level.
+    fn enqueue(&mut self, slot: u32, priority: Priority) {
+        let seq = self.next_seq();
+        self.slots[slot as usize].seq = seq;
+        self.ready.push(priority, Ticket { slot, seq });
+        self.ready_len += 1;
+        if self.ready.tickets() > 2 * self.ready_len + COMPACT_SLACK {
+            let slots = &self.slots;
+            self.ready.retain(|t| slots[t.slot as usize].seq == t.seq);
+        }
+    }
+
+    /// Move the waiting items whose ready time has come to the dirty state, in ready time order.
+    fn promote_due(&mut self, now: Instant, m: Option<&dyn QueueMetrics>) {
+        while let Some(ticket) = self.delayed.pop_due(now) {
+            let entry = &self.slots[ticket.slot as usize];
+            if let Pending::Waiting(ready_at) = entry.pending
+                && entry.seq == ticket.seq
+            {
+                let priority = entry.priority;
+                self.make_dirty(ticket.slot, priority, m, Some(ready_at));
+            }
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+}
+
+/// The instant `delay` from `now`, saturating far in the future instead of overflowing.
+pub(crate) fn ready_time(now: Instant, delay: std::time::Duration) -> Instant {
+    now + delay.min(FAR_FUTURE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    #[test]
+    fn steady_state_reuses_slots_instead_of_growing() {
+        let mut state = State::default();
+        for key in 0..1000 {
+            assert!(state.add(key, Priority::NORMAL, None));
+            assert_eq!(state.pop(now, None), Some((key, Priority::NORMAL)));
+            assert!(!state.done(&key, now, None));
+        }
+        assert_eq!(state.slots.len(), 1);
+        assert_eq!(state.index.len(), 0);
+    }
+
+    #[test]
+    fn priority_raises_leave_a_bounded_number_of_stale_tickets() {
+        let mut state = State::default();
+        for key in 0..10 {
+            state.add(key, Priority::LOW, None);
+        }
+        for level in 0..1000 {
+            state.add(level % 10, Priority::new(level), None);
+        }
+        assert_eq!(state.ready_len, 10);
+        assert!(state.ready.tickets() <= 2 * 10 + COMPACT_SLACK + 1);
+        let mut popped: Vec<_> = std::iter::from_fn(|| state.pop(now, None))
+            .map(|(key, _)| key)
+            .collect();
+        popped.sort_unstable();
+        assert_eq!(popped, (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn shut_down_frees_the_slots_of_waiting_items_but_not_of_processing_ones() {
+        let mut state = State::default();
+        let later = now() + std::time::Duration::from_secs(60);
+        state.add("busy", Priority::NORMAL, None);
+        assert_eq!(state.pop(now, None), Some(("busy", Priority::NORMAL)));
+        state.add_after("busy", later, Priority::NORMAL, None);
+        state.add_after("idle", later, Priority::NORMAL, None);
+        state.shut_down();
+        assert_eq!(
+            state.index.len(),
+            1,
+            "only the item in flight is still known"
+        );
+        assert!(!state.done(&"busy", now, None), "its wait was dropped");
+        assert_eq!(state.index.len(), 0);
+    }
+
+    #[test]
+    fn ready_time_saturates_instead_of_overflowing() {
+        let start = now();
+        assert_eq!(
+            ready_time(start, std::time::Duration::MAX),
+            start + FAR_FUTURE
+        );
+    }
+}

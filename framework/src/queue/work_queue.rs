@@ -1,0 +1,897 @@
+//! The [`WorkQueue`] handle, its builder, and how `get` and shutdown wait.
+//!
+//! This file owns the public queue API and the waiting protocol around the state's one mutex.
+//! It does not own item bookkeeping (`state.rs`) nor ordering (`priority.rs`, `delay.rs`).
+//!
+//! Waiting: a `get` that finds nothing registers with the `ready` [`Notify`] while still holding
+//! the lock (so no wakeup between its check and its wait is lost) and counts itself in
+//! `waiters`; adds wake one waiter only when that count is non-zero. When items are waiting
+//! for a ready time, exactly one waiting `get` (the timer holder) also sleeps until the earliest
+//! ready time; the others sleep on the notification alone, so a delayed item wakes one worker,
+//! not all of them. A `get` that leaves (with an item, or cancelled) while items are still
+//! ready, or while the timer is left unheld, wakes another waiter to take over.
+
+use std::fmt;
+use std::hash::Hash;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio::time::{Instant, sleep_until};
+
+use super::metrics::QueueMetrics;
+use super::priority::Priority;
+use super::rate_limiter::{RateLimiter, default_controller_rate_limiter};
+use super::state::{State, ready_time};
+
+/// A deduplicating, fair, prioritised workqueue with delays and rate limiting: client-go's
+/// `workqueue` with controller-runtime's priorities.
+///
+/// A `WorkQueue` is a cheap handle: clones share one queue. See the [module
+/// documentation](super) for the semantics, and [`WorkQueue::builder`] to choose a name, a rate
+/// limiter and metrics.
+///
+/// A worker loops on [`get`](Self::get), processes the item, then calls [`done`](Self::done):
+///
+/// ```
+/// use windlass::queue::WorkQueue;
+///
+/// async fn worker(queue: WorkQueue<String>) {
+///     while let Some(key) = queue.get().await {
+///         let ok = reconcile(&key).await;
+///         if ok {
+///             queue.forget(&key);
+///         } else {
+///             queue.add_rate_limited(key.clone());
+///         }
+///         queue.done(&key);
+///     }
+/// }
+/// # async fn reconcile(_: &str) -> bool { true }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let queue = WorkQueue::new("q");
+/// # queue.add("ns/a".to_owned());
+/// # queue.shut_down();
+/// # worker(queue).await;
+/// # }
+/// ```
+pub struct WorkQueue<K> {
+    shared: Arc<Shared<K>>,
+}
+
+struct Shared<K> {
+    name: String,
+    state: Mutex<State<K>>,
+    /// Wakes `get` calls waiting for an item.
+    ready: Notify,
+    /// Wakes `shut_down_with_drain` calls waiting for in-flight items.
+    drained: Notify,
+    rate_limiter: Arc<dyn RateLimiter<K>>,
+    metrics: Option<Arc<dyn QueueMetrics>>,
+}
+
+impl<K> Clone for WorkQueue<K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<K> fmt::Debug for WorkQueue<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkQueue")
+            .field("name", &self.shared.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K> WorkQueue<K>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+{
+    /// A queue named `name` with the default rate limiter and no metrics.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self::builder().name(name).build()
+    }
+
+    /// A builder to choose the queue's name, rate limiter and metrics.
+    pub fn builder() -> WorkQueueBuilder<K> {
+        WorkQueueBuilder::default()
+    }
+
+    /// The queue's name, the `name` label of its metrics.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Adds an item at [`Priority::NORMAL`]. Adds after [`shut_down`](Self::shut_down) are
+    /// ignored.
+    pub fn add(&self, item: K) {
+        self.add_with_priority(item, Priority::NORMAL);
+    }
+
+    /// Adds an item at `priority`, or raises the priority of an item already queued (never
+    /// lowers it). An item being processed is queued again when it is done.
+    pub fn add_with_priority(&self, item: K, priority: Priority) {
+        let shared = &*self.shared;
+        let wake = {
+            let mut state = shared.state.lock();
+            state.add(item, priority, shared.metrics.as_deref()) && state.waiters > 0
+        };
+        if wake {
+            shared.ready.notify_one();
+        }
+    }
+
+    /// Adds an item at [`Priority::NORMAL`] once `delay` has passed; see
+    /// [`add_after_with_priority`](Self::add_after_with_priority).
+    pub fn add_after(&self, item: K, delay: Duration) {
+        self.add_after_with_priority(item, delay, Priority::NORMAL);
+    }
+
+    /// Adds an item at `priority` once `delay` has passed.
+    ///
+    /// A zero delay is a plain add. An item already waiting keeps the earlier of its two ready
+    /// times; an item already queued stays queued (its priority may rise). Items waiting at
+    /// shutdown are dropped.
+    pub fn add_after_with_priority(&self, item: K, delay: Duration, priority: Priority) {
+        if delay.is_zero() {
+            return self.add_with_priority(item, priority);
+        }
+        let shared = &*self.shared;
+        let ready_at = ready_time(Instant::now(), delay);
+        let wake = {
+            let mut state = shared.state.lock();
+            state.add_after(item, ready_at, priority, shared.metrics.as_deref())
+                && state.waiters > 0
+        };
+        if wake {
+            shared.ready.notify_one();
+        }
+    }
+
+    /// Adds an item at [`Priority::NORMAL`] after the delay the queue's rate limiter gives it
+    /// (which counts a failure of the item): the way to retry an item that failed.
+    pub fn add_rate_limited(&self, item: K) {
+        self.add_rate_limited_with_priority(item, Priority::NORMAL);
+    }
+
+    /// Adds an item at `priority` after the delay the queue's rate limiter gives it. A worker
+    /// that took the item with [`get_with_priority`](Self::get_with_priority) can retry it at
+    /// the priority it had.
+    pub fn add_rate_limited_with_priority(&self, item: K, priority: Priority) {
+        let delay = self.shared.rate_limiter.when(&item);
+        if let Some(metrics) = &self.shared.metrics
+            && !self.is_shutting_down()
+        {
+            metrics.retry();
+        }
+        self.add_after_with_priority(item, delay, priority);
+    }
+
+    /// Resets the rate limiter's failure count for an item, once it has been processed
+    /// successfully. It does not remove the item from the queue.
+    pub fn forget(&self, item: &K) {
+        self.shared.rate_limiter.forget(item);
+    }
+
+    /// How many times the item has been rate limited since it was last forgotten.
+    pub fn num_requeues(&self, item: &K) -> u32 {
+        self.shared.rate_limiter.num_requeues(item)
+    }
+
+    /// Waits for an item and hands it out; the caller must call [`done`](Self::done) with it
+    /// when it has finished processing it.
+    ///
+    /// Returns `None` once the queue is shut down and no item is left to hand out. Items
+    /// queued before [`shut_down`](Self::shut_down) are still handed out.
+    ///
+    /// Cancel safe: dropping the future before it completes loses no item and no wakeup.
+    ///
+    /// # Panics
+    ///
+    /// If it has to wait for a delayed item outside a Tokio runtime with the time driver
+    /// enabled.
+    pub async fn get(&self) -> Option<K> {
+        self.get_with_priority().await.map(|(item, _)| item)
+    }
+
+    /// Like [`get`](Self::get), also returning the priority the item was queued at.
+    ///
+    /// # Panics
+    ///
+    /// If it has to wait for a delayed item outside a Tokio runtime with the time driver
+    /// enabled.
+    pub async fn get_with_priority(&self) -> Option<(K, Priority)> {
+        let shared = &*self.shared;
+        let mut waiter = Waiter {
+            shared,
+            registered: false,
+            timer: None,
+        };
+        loop {
+            let mut notified = pin!(shared.ready.notified());
+            let deadline = {
+                let mut state = shared.state.lock();
+                waiter.unregister(&mut state);
+                if let Some(item) = state.pop(Instant::now, shared.metrics.as_deref()) {
+                    let wake = state.should_wake_another();
+                    drop(state);
+                    if wake {
+                        shared.ready.notify_one();
+                    }
+                    return Some(item);
+                }
+                if state.shutting_down {
+                    return None;
+                }
+                notified.as_mut().enable();
+                state.waiters += 1;
+                waiter.registered = true;
+                waiter.timer = state.claim_timer();
+                waiter.timer
+            };
+            match deadline {
+                Some(deadline) => {
+                    tokio::select! {
+                        biased;
+                        () = notified => {}
+                        () = sleep_until(deadline) => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Marks an item as done processing. If it was added again meanwhile, it is queued again
+    /// now. Calling it for an item that is not being processed does nothing.
+    pub fn done(&self, item: &K) {
+        let shared = &*self.shared;
+        let (wake, drained) = {
+            let mut state = shared.state.lock();
+            let requeued = state.done(item, Instant::now, shared.metrics.as_deref());
+            (
+                requeued && state.waiters > 0,
+                state.draining && state.processing() == 0,
+            )
+        };
+        if wake {
+            shared.ready.notify_one();
+        }
+        if drained {
+            shared.drained.notify_waiters();
+        }
+    }
+
+    /// Items ready to be handed out; items being processed or waiting for a ready time are not
+    /// counted.
+    pub fn len(&self) -> usize {
+        self.shared
+            .state
+            .lock()
+            .ready_len(Instant::now, self.shared.metrics.as_deref())
+    }
+
+    /// Whether no item is ready to be handed out.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Shuts the queue down: later adds are ignored, items waiting for a ready time are
+    /// dropped, and [`get`](Self::get) returns `None` once the items already queued are handed
+    /// out. Also ends the wait of a [`shut_down_with_drain`](Self::shut_down_with_drain).
+    pub fn shut_down(&self) {
+        {
+            let mut state = self.shared.state.lock();
+            state.shut_down();
+            state.draining = false;
+        }
+        self.shared.ready.notify_waiters();
+        self.shared.drained.notify_waiters();
+    }
+
+    /// Shuts the queue down like [`shut_down`](Self::shut_down), then waits until every item
+    /// handed out has been [`done`](Self::done), including items handed out during the wait.
+    /// A later `shut_down` stops the wait.
+    pub async fn shut_down_with_drain(&self) {
+        let shared = &*self.shared;
+        {
+            let mut state = shared.state.lock();
+            state.shut_down();
+            state.draining = true;
+        }
+        shared.ready.notify_waiters();
+        loop {
+            let mut drained = pin!(shared.drained.notified());
+            drained.as_mut().enable();
+            {
+                let state = shared.state.lock();
+                if !state.draining || state.processing() == 0 {
+                    return;
+                }
+            }
+            drained.await;
+        }
+    }
+
+    /// Whether [`shut_down`](Self::shut_down) or
+    /// [`shut_down_with_drain`](Self::shut_down_with_drain) has been called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.state.lock().shutting_down
+    }
+
+    /// Reports the unfinished work and longest-running processor metrics, computed from the
+    /// items in flight now. The manager calls this every 500 ms, as client-go's queues do
+    /// for themselves; it does nothing for a queue without metrics.
+    pub fn update_unfinished_work(&self) {
+        let Some(metrics) = &self.shared.metrics else {
+            return;
+        };
+        let state = self.shared.state.lock();
+        let (total, longest) = state.unfinished_work(Instant::now());
+        metrics.unfinished_work(total);
+        metrics.longest_running_processor(longest);
+    }
+
+    /// `get` without waiting.
+    #[cfg(test)]
+    pub(crate) fn try_get_for_test(&self) -> Option<K> {
+        let mut state = self.shared.state.lock();
+        let popped = state.pop(Instant::now, self.shared.metrics.as_deref());
+        popped.map(|(item, _)| item)
+    }
+
+    /// Entries in the deadline heap, live or stale.
+    #[cfg(test)]
+    pub(crate) fn delay_entries_for_test(&self) -> usize {
+        self.shared.state.lock().delay_entries()
+    }
+}
+
+/// A `get`'s registration as a waiter; unregisters on drop if the `get` is cancelled.
+struct Waiter<'a, K> {
+    shared: &'a Shared<K>,
+    registered: bool,
+    /// The ready time this waiter sleeps until as the timer holder.
+    timer: Option<Instant>,
+}
+
+impl<K> Waiter<'_, K> {
+    fn unregister(&mut self, state: &mut State<K>) {
+        if !self.registered {
+            return;
+        }
+        self.registered = false;
+        state.waiters -= 1;
+        if self
+            .timer
+            .take()
+            .is_some_and(|timer| state.timer == Some(timer))
+        {
+            state.timer = None;
+        }
+    }
+}
+
+impl<K> Drop for Waiter<'_, K> {
+    fn drop(&mut self) {
+        if !self.registered {
+            return;
+        }
+        let wake = {
+            let mut state = self.shared.state.lock();
+            self.unregister(&mut state);
+            state.should_wake_another()
+        };
+        if wake {
+            self.shared.ready.notify_one();
+        }
+    }
+}
+
+/// Builds a [`WorkQueue`]: its name, rate limiter and metrics.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use windlass::queue::{ExponentialFailureRateLimiter, NoopMetrics, WorkQueue};
+///
+/// let queue: WorkQueue<String> = WorkQueue::builder()
+///     .name("deployments")
+///     .rate_limiter(ExponentialFailureRateLimiter::new(
+///         Duration::from_millis(100),
+///         Duration::from_secs(60),
+///     ))
+///     .metrics(Arc::new(NoopMetrics))
+///     .build();
+/// assert_eq!(queue.name(), "deployments");
+/// ```
+#[must_use]
+pub struct WorkQueueBuilder<K> {
+    name: String,
+    rate_limiter: Option<Arc<dyn RateLimiter<K>>>,
+    metrics: Option<Arc<dyn QueueMetrics>>,
+}
+
+impl<K> Default for WorkQueueBuilder<K> {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            rate_limiter: None,
+            metrics: None,
+        }
+    }
+}
+
+impl<K> fmt::Debug for WorkQueueBuilder<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkQueueBuilder")
+            .field("name", &self.name)
+            .field(
+                "rate_limiter",
+                &self.rate_limiter.as_ref().map(|_| "custom"),
+            )
+            .field("metrics", &self.metrics.is_some())
+            .finish()
+    }
+}
+
+impl<K> WorkQueueBuilder<K>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+{
+    /// The queue's name, used as the `name` label of its metrics. Defaults to empty.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The rate limiter behind [`WorkQueue::add_rate_limited`]. Defaults to
+    /// [`default_controller_rate_limiter`], client-go's controller default.
+    pub fn rate_limiter(mut self, rate_limiter: impl RateLimiter<K> + 'static) -> Self {
+        self.rate_limiter = Some(Arc::new(rate_limiter));
+        self
+    }
+
+    /// Where the queue reports its metrics. Defaults to none: the queue then does not even read
+    /// the clock for them.
+    pub fn metrics(mut self, metrics: Arc<dyn QueueMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Builds the queue.
+    pub fn build(self) -> WorkQueue<K> {
+        let rate_limiter = self
+            .rate_limiter
+            .unwrap_or_else(|| Arc::new(default_controller_rate_limiter()));
+        WorkQueue {
+            shared: Arc::new(Shared {
+                name: self.name,
+                state: Mutex::new(State::default()),
+                ready: Notify::new(),
+                drained: Notify::new(),
+                rate_limiter,
+                metrics: self.metrics,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use tokio::task::yield_now;
+    use tokio::time::advance;
+
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn queue() -> WorkQueue<&'static str> {
+        WorkQueue::new("test")
+    }
+
+    async fn take(queue: &WorkQueue<&'static str>) -> &'static str {
+        let item = queue.get().await.expect("an item is queued");
+        queue.done(&item);
+        item
+    }
+
+    /// Whether `future` is still pending after every other task has had a chance to run.
+    async fn still_pending<T>(handle: &tokio::task::JoinHandle<T>) -> bool {
+        for _ in 0..10 {
+            yield_now().await;
+        }
+        !handle.is_finished()
+    }
+
+    #[tokio::test]
+    async fn items_are_handed_out_first_in_first_out_within_a_priority_level() {
+        let queue = queue();
+        for item in ["a", "b", "c", "d"] {
+            queue.add(item);
+        }
+        queue.add("a");
+        for expected in ["a", "b", "c", "d"] {
+            assert_eq!(take(&queue).await, expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn item_added_many_times_before_it_is_taken_is_processed_once() {
+        let queue = queue();
+        for _ in 0..10 {
+            queue.add("a");
+        }
+        assert_eq!(queue.len(), 1);
+        assert_eq!(take(&queue).await, "a");
+        assert_eq!(queue.try_get_for_test(), None);
+    }
+
+    #[tokio::test]
+    async fn item_is_never_handed_to_two_workers_at_once() {
+        let queue = queue();
+        queue.add("a");
+        let a = queue.get().await.unwrap();
+        queue.add("a");
+        let second = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.get().await }
+        });
+        assert!(
+            still_pending(&second).await,
+            "a second worker got an item in flight"
+        );
+        queue.done(&a);
+        assert_eq!(second.await.unwrap(), Some("a"));
+    }
+
+    #[tokio::test]
+    async fn item_added_while_processing_is_requeued_once_after_done() {
+        let queue = queue();
+        queue.add("a");
+        let a = queue.get().await.unwrap();
+        queue.add("a");
+        queue.add("a");
+        assert_eq!(queue.len(), 0, "not queued while it is processed");
+        queue.done(&a);
+        assert_eq!(queue.len(), 1);
+        assert_eq!(take(&queue).await, "a");
+        assert_eq!(queue.try_get_for_test(), None);
+    }
+
+    #[tokio::test]
+    async fn done_for_an_item_not_being_processed_does_nothing() {
+        let queue = queue();
+        queue.done(&"unknown");
+        queue.add("a");
+        queue.done(&"a");
+        assert_eq!(queue.len(), 1);
+        assert_eq!(take(&queue).await, "a");
+        assert!(queue.is_empty());
+    }
+
+    #[tokio::test]
+    async fn get_waits_for_an_item() {
+        let queue = queue();
+        let getter = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.get().await }
+        });
+        assert!(still_pending(&getter).await);
+        queue.add("a");
+        assert_eq!(getter.await.unwrap(), Some("a"));
+    }
+
+    #[tokio::test]
+    async fn concurrent_getters_each_receive_a_distinct_item() {
+        let queue = queue();
+        let getters: Vec<_> = (0..8)
+            .map(|_| {
+                let queue = queue.clone();
+                tokio::spawn(async move { queue.get().await })
+            })
+            .collect();
+        yield_now().await;
+        let items = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        for item in items {
+            queue.add(item);
+        }
+        let mut got = Vec::new();
+        for getter in getters {
+            got.push(getter.await.unwrap().unwrap());
+        }
+        got.sort_unstable();
+        assert_eq!(got, items);
+    }
+
+    #[tokio::test]
+    async fn get_keeps_handing_out_queued_items_after_shut_down_then_returns_none() {
+        let queue = queue();
+        queue.add("a");
+        queue.add("b");
+        queue.shut_down();
+        assert!(queue.is_shutting_down());
+        assert_eq!(take(&queue).await, "a");
+        assert_eq!(take(&queue).await, "b");
+        assert_eq!(queue.get().await, None);
+    }
+
+    #[tokio::test]
+    async fn shut_down_wakes_every_waiting_get_with_none() {
+        let queue = queue();
+        let getters: Vec<_> = (0..3)
+            .map(|_| {
+                let queue = queue.clone();
+                tokio::spawn(async move { queue.get().await })
+            })
+            .collect();
+        yield_now().await;
+        queue.shut_down();
+        for getter in getters {
+            assert_eq!(getter.await.unwrap(), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn adds_after_shut_down_are_ignored() {
+        let queue = queue();
+        queue.shut_down();
+        queue.add("a");
+        queue.add_with_priority("b", Priority::LOW);
+        queue.add_after("c", MS);
+        queue.add_rate_limited("d");
+        assert_eq!(queue.len(), 0);
+        assert_eq!(queue.get().await, None);
+    }
+
+    #[tokio::test]
+    async fn item_added_while_processing_before_shut_down_is_still_handed_out_after_done() {
+        let queue = queue();
+        queue.add("a");
+        let a = queue.get().await.unwrap();
+        queue.add("a");
+        queue.shut_down();
+        queue.done(&a);
+        assert_eq!(take(&queue).await, "a");
+        assert_eq!(queue.get().await, None);
+    }
+
+    #[tokio::test]
+    async fn shut_down_with_drain_waits_until_every_handed_out_item_is_done() {
+        let queue = queue();
+        queue.add("a");
+        queue.add("b");
+        let a = queue.get().await.unwrap();
+        let drain = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.shut_down_with_drain().await }
+        });
+        assert!(still_pending(&drain).await);
+        // Queued items are still handed out, and waited for too.
+        let b = queue.get().await.unwrap();
+        queue.done(&a);
+        assert!(still_pending(&drain).await, "b is still in flight");
+        queue.done(&b);
+        drain.await.unwrap();
+        assert_eq!(queue.get().await, None);
+    }
+
+    #[tokio::test]
+    async fn shut_down_with_drain_returns_at_once_when_nothing_is_in_flight() {
+        let queue = queue();
+        queue.shut_down_with_drain().await;
+        assert!(queue.is_shutting_down());
+    }
+
+    #[tokio::test]
+    async fn later_shut_down_stops_a_drain_wait() {
+        let queue = queue();
+        queue.add("a");
+        let _a = queue.get().await.unwrap();
+        let drain = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.shut_down_with_drain().await }
+        });
+        assert!(still_pending(&drain).await);
+        queue.shut_down();
+        drain.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn len_counts_queued_items_not_in_flight_ones() {
+        let queue = queue();
+        assert!(queue.is_empty());
+        queue.add("a");
+        queue.add("b");
+        assert_eq!(queue.len(), 2);
+        let a = queue.get().await.unwrap();
+        assert_eq!(queue.len(), 1);
+        queue.add("a");
+        assert_eq!(queue.len(), 1, "a dirty item in flight is not queued yet");
+        queue.done(&a);
+        assert_eq!(queue.len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelled_get_loses_no_wakeup() {
+        let queue = queue();
+        let cancelled = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.get().await }
+        });
+        let waiting = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.get().await }
+        });
+        yield_now().await;
+        // The first registered waiter is woken by this add, but is cancelled before it runs.
+        queue.add("a");
+        cancelled.abort();
+        assert_eq!(waiting.await.unwrap(), Some("a"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelled_timer_holder_hands_the_timer_to_another_waiter() {
+        let queue = queue();
+        queue.add_after("later", 10 * MS);
+        let holder = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.get().await }
+        });
+        yield_now().await;
+        let other = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.get().await }
+        });
+        yield_now().await;
+        holder.abort();
+        let got = tokio::time::timeout(Duration::from_secs(3600), other).await;
+        assert_eq!(
+            got.expect("the timer was not handed over").unwrap(),
+            Some("later")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn add_rate_limited_delays_by_the_rate_limiters_answer() {
+        let queue = queue();
+        let start = Instant::now();
+        queue.add_rate_limited("a");
+        assert_eq!(take(&queue).await, "a");
+        assert_eq!(start.elapsed(), 5 * MS);
+        queue.add_rate_limited("a");
+        assert_eq!(take(&queue).await, "a");
+        assert_eq!(start.elapsed(), 15 * MS);
+        assert_eq!(queue.num_requeues(&"a"), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forget_resets_failures_without_dequeuing() {
+        let queue = queue();
+        queue.add_rate_limited("a");
+        queue.add_rate_limited("a");
+        advance(100 * MS).await;
+        queue.forget(&"a");
+        assert_eq!(queue.num_requeues(&"a"), 0);
+        assert_eq!(queue.len(), 1);
+        assert_eq!(take(&queue).await, "a");
+    }
+
+    /// Many producers and consumers over a few keys, with plain, prioritised and delayed adds.
+    ///
+    /// Every add records a global sequence number as its key's latest; every processing
+    /// records the latest sequence number of its key it saw when it started. An add that came
+    /// after the last processing began would be lost; so at the end, each key's last processing
+    /// must have seen its last add.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn many_producers_and_consumers_lose_nothing_and_never_overlap() {
+        const KEYS: usize = 64;
+        const PRODUCERS: usize = 4;
+        const ADDS: usize = 20_000;
+        const CONSUMERS: usize = 8;
+
+        struct Books {
+            last_added: Vec<AtomicU64>,
+            last_seen: Vec<AtomicU64>,
+            sequence: AtomicU64,
+            in_flight: parking_lot::Mutex<HashSet<usize>>,
+            processed: AtomicU64,
+        }
+        let books = Arc::new(Books {
+            last_added: (0..KEYS).map(|_| AtomicU64::new(0)).collect(),
+            last_seen: (0..KEYS).map(|_| AtomicU64::new(0)).collect(),
+            sequence: AtomicU64::new(0),
+            in_flight: parking_lot::Mutex::new(HashSet::new()),
+            processed: AtomicU64::new(0),
+        });
+        let queue: WorkQueue<usize> = WorkQueue::new("stress");
+
+        let consumers: Vec<_> = (0..CONSUMERS)
+            .map(|_| {
+                let (queue, books) = (queue.clone(), books.clone());
+                tokio::spawn(async move {
+                    while let Some(key) = queue.get().await {
+                        let seen = books.last_added[key].load(Ordering::SeqCst);
+                        assert!(
+                            books.in_flight.lock().insert(key),
+                            "{key} processed twice at once"
+                        );
+                        books.last_seen[key].fetch_max(seen, Ordering::SeqCst);
+                        books.processed.fetch_add(1, Ordering::Relaxed);
+                        if key % 3 == 0 {
+                            yield_now().await;
+                        }
+                        assert!(books.in_flight.lock().remove(&key));
+                        queue.done(&key);
+                    }
+                })
+            })
+            .collect();
+
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let (queue, books) = (queue.clone(), books.clone());
+                tokio::spawn(async move {
+                    let mut rng = 0x9e37_79b9_7f4a_7c15_u64 ^ p as u64;
+                    let add = |key: usize, how: u64| {
+                        let seq = books.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+                        books.last_added[key].fetch_max(seq, Ordering::SeqCst);
+                        match how % 8 {
+                            0 => queue.add_with_priority(key, Priority::LOW),
+                            1 => queue.add_after(key, Duration::from_micros(how % 300)),
+                            2 => queue.add_with_priority(key, Priority::new(5)),
+                            _ => queue.add(key),
+                        }
+                    };
+                    for i in 0..ADDS {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        add(rng as usize % KEYS, rng >> 32);
+                        if i % 64 == 0 {
+                            yield_now().await;
+                        }
+                    }
+                    // A final plain add of every key, so none is left waiting for a ready time
+                    // when the queue shuts down (which would drop it).
+                    for key in 0..KEYS {
+                        add(key, 3);
+                    }
+                })
+            })
+            .collect();
+
+        let run = async {
+            for producer in producers {
+                producer.await.unwrap();
+            }
+            queue.shut_down();
+            for consumer in consumers {
+                consumer.await.unwrap();
+            }
+        };
+        // A guard against a hang, not a timing assertion: the run takes well under a second.
+        tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("the stress run hung");
+
+        for key in 0..KEYS {
+            let added = books.last_added[key].load(Ordering::SeqCst);
+            let seen = books.last_seen[key].load(Ordering::SeqCst);
+            assert_eq!(seen, added, "key {key}: its last add was never processed");
+        }
+        let processed = books.processed.load(Ordering::Relaxed);
+        assert!(processed >= KEYS as u64);
+        assert!(processed <= (PRODUCERS * (ADDS + KEYS)) as u64);
+        assert!(queue.is_empty());
+    }
+}

@@ -26,10 +26,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "created configmap/settings: uid {}, resourceVersion {}",
         created.metadata.uid.as_deref().unwrap_or_default(),
-        created.metadata.resource_version.as_deref().unwrap_or_default()
+        created
+            .metadata
+            .resource_version
+            .as_deref()
+            .unwrap_or_default()
     );
     match configmaps.create(&PostParams::default(), &cm).await {
-        Err(kube::Error::Api(status)) => println!("second create: {} {}", status.code, status.message),
+        Err(kube::Error::Api(status)) => {
+            println!("second create: {} {}", status.code, status.message)
+        }
         other => println!("second create unexpectedly gave {other:?}"),
     }
     // ANCHOR_END: typed
@@ -37,13 +43,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ANCHOR: watch
     let events = watcher(configmaps.clone(), watcher::Config::default()).applied_objects();
     futures::pin_mut!(events);
-    let first = events.try_next().await?.expect("the watch lists what exists");
-    println!("watch saw configmap/{}", first.metadata.name.unwrap_or_default());
+    let first = events
+        .try_next()
+        .await?
+        .expect("the watch lists what exists");
+    println!(
+        "watch saw configmap/{}",
+        first.metadata.name.unwrap_or_default()
+    );
     // ANCHOR_END: watch
 
     // ANCHOR: faults
     let replica = server.client_named("replica-a");
-    replica.faults().fail(FaultRule::status(503).verb(Verb::List).resource("configmaps").times(2));
+    replica.faults().fail(
+        FaultRule::status(503)
+            .verb(Verb::List)
+            .resource("configmaps")
+            .times(2),
+    );
     let replica_api: Api<ConfigMap> = Api::namespaced(replica.client(), "default");
     for attempt in 1..=3 {
         match replica_api.list(&ListParams::default()).await {
@@ -55,7 +72,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // ANCHOR: serve
     let http = server.serve(([127, 0, 0, 1], 0).into()).await?;
-    println!("serving over HTTP at {} (kubeconfig: see ServeHandle::kubeconfig_yaml)", http.url());
+    println!(
+        "serving over HTTP at {} (kubeconfig: see ServeHandle::kubeconfig_yaml)",
+        http.url()
+    );
     http.shutdown().await;
     // ANCHOR_END: serve
     Ok(())

@@ -21,7 +21,8 @@ struct Server {
 
 impl Server {
     fn start(test: &str) -> Server {
-        let dir = std::env::temp_dir().join(format!("windlass-kubectl-{test}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("windlass-kubectl-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let kubeconfig = dir.join("kubeconfig");
         let mut child = Command::new(env!("CARGO_BIN_EXE_windlass-apiserver"))
@@ -59,7 +60,9 @@ impl Server {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(kubectl());
-        cmd.env("KUBECONFIG", self.kubeconfig()).args(args).args(["--request-timeout", "20s"]);
+        cmd.env("KUBECONFIG", self.kubeconfig())
+            .args(args)
+            .args(["--request-timeout", "20s"]);
         cmd
     }
 
@@ -81,10 +84,25 @@ impl Server {
 
     /// Runs kubectl with `stdin` as its input (for `-f -`).
     fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
-        let mut child = self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("kubectl runs");
-        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
         let out = child.wait_with_output().expect("kubectl finishes");
-        assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -95,14 +113,23 @@ impl Server {
     /// Sends SIGTERM and checks the server exits cleanly.
     #[cfg(unix)]
     fn stop(mut self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
         assert!(status.success());
         let (tx, rx) = mpsc::channel();
-        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().expect("true runs"));
+        let mut child = std::mem::replace(
+            &mut self.child,
+            Command::new("true").spawn().expect("true runs"),
+        );
         std::thread::spawn(move || {
             let _ = tx.send(child.wait());
         });
-        let exit = rx.recv_timeout(Duration::from_secs(20)).expect("server exits after SIGTERM").expect("wait");
+        let exit = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("server exits after SIGTERM")
+            .expect("wait");
         assert!(exit.success(), "server exited with {exit}");
     }
 }
@@ -119,14 +146,19 @@ fn kubectl() -> String {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("kubectl").is_file()))
         .unwrap_or(false);
-    assert!(found, "kubectl is not on PATH: install it (Debian: apt-get install kubernetes-client)");
+    assert!(
+        found,
+        "kubectl is not on PATH: install it (Debian: apt-get install kubernetes-client)"
+    );
     "kubectl".into()
 }
 
 /// A ConfigMap manifest. (kubectl's generator commands such as `kubectl create configmap`
 /// send protobuf bodies, which the test server does not decode; `-f` sends JSON.)
 fn configmap(name: &str) -> String {
-    format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"k":"v"}}}}"#)
+    format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"k":"v"}}}}"#
+    )
 }
 
 const CONFIGMAP: &str = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"app-config","labels":{"app":"demo"}},"data":{"mode":"fast"}}"#;
@@ -135,17 +167,36 @@ const CONFIGMAP: &str = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"na
 fn kubectl_discovers_resources_and_the_server_version() {
     let server = Server::start("discovery");
     let resources = server.ok(&["api-resources"]);
-    let line = resources.lines().find(|l| l.starts_with("configmaps ")).expect("configmaps listed");
+    let line = resources
+        .lines()
+        .find(|l| l.starts_with("configmaps "))
+        .expect("configmaps listed");
     let cols: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(cols, ["configmaps", "cm", "v1", "true", "ConfigMap"]);
-    assert!(resources.lines().any(|l| l.starts_with("deployments ") && l.contains("apps/v1")));
-    assert!(resources.lines().any(|l| l.starts_with("customresourcedefinitions ") && l.contains("crd,crds")));
+    assert!(
+        resources
+            .lines()
+            .any(|l| l.starts_with("deployments ") && l.contains("apps/v1"))
+    );
+    assert!(
+        resources
+            .lines()
+            .any(|l| l.starts_with("customresourcedefinitions ") && l.contains("crd,crds"))
+    );
     let version = server.json(&["version", "-o", "json"]);
     assert_eq!(version["serverVersion"]["major"], "1");
-    assert!(version["serverVersion"]["gitVersion"].as_str().unwrap().starts_with("v1."));
+    assert!(
+        version["serverVersion"]["gitVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("v1.")
+    );
     let namespaces = server.ok(&["get", "namespaces", "-o", "name"]);
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        assert!(namespaces.contains(&format!("namespace/{ns}")), "{namespaces}");
+        assert!(
+            namespaces.contains(&format!("namespace/{ns}")),
+            "{namespaces}"
+        );
     }
     server.stop();
 }
@@ -161,42 +212,93 @@ fn kubectl_creates_reads_changes_and_deletes_objects() {
     assert!(got["metadata"]["uid"].is_string());
 
     for n in 0..3 {
-        server.ok_stdin(&["create", "-f", "-", "--validate=false"], &configmap(&format!("extra-{n}")));
+        server.ok_stdin(
+            &["create", "-f", "-", "--validate=false"],
+            &configmap(&format!("extra-{n}")),
+        );
     }
     let paged = server.json(&["get", "configmaps", "--chunk-size=1", "-o", "json"]);
-    let names: Vec<&str> = paged["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = paged["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["app-config", "extra-0", "extra-1", "extra-2"]);
 
     let mut replaced: Value = got.clone();
     replaced["data"]["mode"] = "safe".into();
-    let out = server.ok_stdin(&["replace", "-f", "-", "--validate=false"], &replaced.to_string());
+    let out = server.ok_stdin(
+        &["replace", "-f", "-", "--validate=false"],
+        &replaced.to_string(),
+    );
     assert_eq!(out.trim(), "configmap/app-config replaced");
-    assert_eq!(server.json(&["get", "cm", "app-config", "-o", "json"])["data"]["mode"], "safe");
+    assert_eq!(
+        server.json(&["get", "cm", "app-config", "-o", "json"])["data"]["mode"],
+        "safe"
+    );
 
-    let out = server.ok(&["patch", "configmap", "app-config", "--type", "merge", "-p", r#"{"data":{"extra":"1"}}"#]);
+    let out = server.ok(&[
+        "patch",
+        "configmap",
+        "app-config",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"extra":"1"}}"#,
+    ]);
     assert_eq!(out.trim(), "configmap/app-config patched");
-    let out = server.ok(&["patch", "configmap", "app-config", "--type", "json", "-p", r#"[{"op":"replace","path":"/data/mode","value":"json"}]"#]);
+    let out = server.ok(&[
+        "patch",
+        "configmap",
+        "app-config",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"replace","path":"/data/mode","value":"json"}]"#,
+    ]);
     assert_eq!(out.trim(), "configmap/app-config patched");
     let patched = server.json(&["get", "cm", "app-config", "-o", "json"]);
     assert_eq!(patched["data"]["extra"], "1");
     assert_eq!(patched["data"]["mode"], "json");
 
-    assert_eq!(server.ok(&["label", "configmap", "app-config", "tier=backend"]).trim(), "configmap/app-config labeled");
-    assert_eq!(server.ok(&["annotate", "configmap", "app-config", "owner=team-a"]).trim(), "configmap/app-config annotated");
+    assert_eq!(
+        server
+            .ok(&["label", "configmap", "app-config", "tier=backend"])
+            .trim(),
+        "configmap/app-config labeled"
+    );
+    assert_eq!(
+        server
+            .ok(&["annotate", "configmap", "app-config", "owner=team-a"])
+            .trim(),
+        "configmap/app-config annotated"
+    );
     let selected = server.ok(&["get", "configmaps", "-l", "tier=backend", "-o", "name"]);
     assert_eq!(selected.trim(), "configmap/app-config");
     let annotated = server.json(&["get", "cm", "app-config", "-o", "json"]);
     assert_eq!(annotated["metadata"]["annotations"]["owner"], "team-a");
 
     // A failing patch shows the server's own message.
-    let bad = server.run(&["patch", "configmap", "app-config", "--type", "json", "-p", r#"[{"op":"remove","path":"/data/nope"}]"#]);
+    let bad = server.run(&[
+        "patch",
+        "configmap",
+        "app-config",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/data/nope"}]"#,
+    ]);
     assert!(!bad.status.success());
 
     let missing = server.run(&["get", "configmap", "nope"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains(r#"configmaps "nope" not found"#));
 
-    assert_eq!(server.ok(&["delete", "configmap", "app-config"]).trim(), r#"configmap "app-config" deleted"#);
+    assert_eq!(
+        server.ok(&["delete", "configmap", "app-config"]).trim(),
+        r#"configmap "app-config" deleted"#
+    );
     server.stop();
 }
 
@@ -218,7 +320,15 @@ fn kubectl_wait_for_delete_returns_once_a_finalizer_is_removed() {
     // Still held: the finalizer is there, the object is terminating.
     let held = server.json(&["get", "cm", "held", "-o", "json"]);
     assert!(held["metadata"]["deletionTimestamp"].is_string());
-    server.ok(&["patch", "configmap", "held", "--type", "json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+    server.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
     let status = waiter.wait().expect("kubectl wait finishes");
     assert!(status.success());
     let gone = server.run(&["get", "cm", "held"]);
@@ -229,7 +339,10 @@ fn kubectl_wait_for_delete_returns_once_a_finalizer_is_removed() {
 #[test]
 fn kubectl_get_watch_sees_a_concurrent_change() {
     let server = Server::start("watch");
-    server.ok_stdin(&["create", "-f", "-", "--validate=false"], &configmap("first"));
+    server.ok_stdin(
+        &["create", "-f", "-", "--validate=false"],
+        &configmap("first"),
+    );
     let mut watch = server
         .command(&["get", "configmaps", "--watch", "-o", "name"])
         .stdout(Stdio::piped())
@@ -245,11 +358,26 @@ fn kubectl_get_watch_sees_a_concurrent_change() {
             }
         }
     });
-    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).expect("initial listing"), "configmap/first");
-    server.ok_stdin(&["create", "-f", "-", "--validate=false"], &configmap("second"));
-    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).expect("the watch sees the create"), "configmap/second");
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("initial listing"),
+        "configmap/first"
+    );
+    server.ok_stdin(
+        &["create", "-f", "-", "--validate=false"],
+        &configmap("second"),
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("the watch sees the create"),
+        "configmap/second"
+    );
     server.ok(&["label", "configmap", "first", "seen=yes"]);
-    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).expect("the watch sees the update"), "configmap/first");
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("the watch sees the update"),
+        "configmap/first"
+    );
     let _ = watch.kill();
     let _ = watch.wait();
     server.stop();
@@ -282,8 +410,16 @@ spec:
       status: {}
 ";
     let out = server.ok_stdin(&["create", "-f", "-", "--validate=false"], yaml);
-    assert_eq!(out.trim(), "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created");
-    server.ok(&["wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=20s"]);
+    assert_eq!(
+        out.trim(),
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created"
+    );
+    server.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.example.com",
+        "--timeout=20s",
+    ]);
     let out = server.ok_stdin(
         &["create", "-f", "-", "--validate=false"],
         "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: gear\nspec:\n  size: 3\n",
@@ -295,7 +431,10 @@ spec:
     assert_eq!(short["spec"]["size"], 3);
     assert_eq!(short["metadata"]["generation"], 1);
     let table = server.ok(&["get", "widgets"]);
-    assert!(table.lines().next().unwrap_or_default().starts_with("NAME"), "{table}");
+    assert!(
+        table.lines().next().unwrap_or_default().starts_with("NAME"),
+        "{table}"
+    );
     assert!(table.contains("gear"));
     server.stop();
 }

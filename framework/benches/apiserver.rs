@@ -37,7 +37,9 @@ async fn main() {
 
     let start = Instant::now();
     for i in 0..n {
-        api.create(&PostParams::default(), &configmap(i)).await.expect("create");
+        api.create(&PostParams::default(), &configmap(i))
+            .await
+            .expect("create");
     }
     let create = start.elapsed();
 
@@ -56,7 +58,11 @@ async fn main() {
     assert_eq!(listed, n);
 
     let start = Instant::now();
-    let mut stream = api.watch(&WatchParams::default(), "0").await.expect("watch").boxed();
+    let mut stream = api
+        .watch(&WatchParams::default(), "0")
+        .await
+        .expect("watch")
+        .boxed();
     let mut added = 0;
     while added < n {
         match stream.next().await {
@@ -66,8 +72,19 @@ async fn main() {
     }
     let watch = start.elapsed();
 
-    println!("windlass::testing API server, {n} ConfigMaps of ~0.4 KB, in-process client (one thread)");
-    println!("  create (typed, validated, stored)        {}", per_object(create, n));
-    println!("  list, paged by 500, decoded by kube      {}", per_object(list, n));
-    println!("  watch from 0: synthetic ADDED, decoded   {}", per_object(watch, n));
+    println!(
+        "windlass::testing API server, {n} ConfigMaps of ~0.4 KB, in-process client (one thread)"
+    );
+    println!(
+        "  create (typed, validated, stored)        {}",
+        per_object(create, n)
+    );
+    println!(
+        "  list, paged by 500, decoded by kube      {}",
+        per_object(list, n)
+    );
+    println!(
+        "  watch from 0: synthetic ADDED, decoded   {}",
+        per_object(watch, n)
+    );
 }

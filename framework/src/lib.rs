@@ -23,6 +23,7 @@
 //! |---|---|
 //! | `testing` | [`testing`]: an in-process Kubernetes API server for tests, with fault injection |
 
+pub mod object;
 pub mod queue;
 #[cfg(feature = "testing")]
 pub mod testing;

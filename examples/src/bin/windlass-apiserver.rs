@@ -25,7 +25,10 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { addr: SocketAddr::from(([127, 0, 0, 1], 0)), kubeconfig: None };
+    let mut args = Args {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        kubeconfig: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -33,7 +36,10 @@ fn parse_args() -> Result<Args, String> {
             None => (arg.clone(), None),
         };
         let mut value = |name: &str| {
-            inline.clone().or_else(|| it.next()).ok_or_else(|| format!("{name} needs a value"))
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
         };
         match flag.as_str() {
             "--addr" => {

@@ -30,18 +30,22 @@ pub(crate) fn version() -> Value {
     })
 }
 
-const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 pub(crate) fn core_versions(inner: &Inner, wants: Wants) -> Result<Reply, ApiError> {
     if wants == Wants::AggregatedDiscovery {
         let groups: Vec<Value> = aggregated(inner, |g| g.is_empty());
         return Ok(aggregated_reply(groups));
     }
-    Ok(Reply::json(200, &json!({
-        "kind": "APIVersions",
-        "versions": ["v1"],
-        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}],
-    })))
+    Ok(Reply::json(
+        200,
+        &json!({
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}],
+        }),
+    ))
 }
 
 fn group_json(name: &str, versions: &[String]) -> Value {
@@ -64,12 +68,20 @@ pub(crate) fn groups(inner: &Inner, wants: Wants) -> Result<Reply, ApiError> {
         .filter(|(g, _)| !g.is_empty())
         .map(|(g, vs)| group_json(g, vs))
         .collect();
-    Ok(Reply::json(200, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})))
+    Ok(Reply::json(
+        200,
+        &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+    ))
 }
 
 pub(crate) fn group(inner: &Inner, name: &str) -> Result<Reply, ApiError> {
     let state = inner.state.lock();
-    match state.registry.groups().iter().find(|(g, _)| g == name && !g.is_empty()) {
+    match state
+        .registry
+        .groups()
+        .iter()
+        .find(|(g, _)| g == name && !g.is_empty())
+    {
         Some((g, vs)) => {
             let mut body = group_json(g, vs);
             body["kind"] = json!("APIGroup");
@@ -121,16 +133,21 @@ pub(crate) fn resource_list(inner: &Inner, group: &str, version: &str) -> Result
             resources.push(s);
         }
     }
-    Ok(Reply::json(200, &json!({
-        "kind": "APIResourceList",
-        "apiVersion": "v1",
-        "groupVersion": api_version(group, version),
-        "resources": resources,
-    })))
+    Ok(Reply::json(
+        200,
+        &json!({
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": api_version(group, version),
+            "resources": resources,
+        }),
+    ))
 }
 
 /// (subresource, kind, Some((group, version)) when the kind is from another group).
-fn subresources(rt: &ResourceType) -> Vec<(&'static str, String, Option<(&'static str, &'static str)>)> {
+fn subresources(
+    rt: &ResourceType,
+) -> Vec<(&'static str, String, Option<(&'static str, &'static str)>)> {
     let mut out = Vec::new();
     if rt.plural == "namespaces" && rt.group.is_empty() {
         out.push(("finalize", rt.kind.clone(), None));
@@ -155,7 +172,12 @@ fn aggregated(inner: &Inner, include: impl Fn(&str) -> bool) -> Vec<Value> {
             let vs: Vec<Value> = versions
                 .iter()
                 .map(|v| {
-                    let resources: Vec<Value> = state.registry.resources(&g, v).iter().map(resource_discovery).collect();
+                    let resources: Vec<Value> = state
+                        .registry
+                        .resources(&g, v)
+                        .iter()
+                        .map(resource_discovery)
+                        .collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();

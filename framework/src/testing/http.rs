@@ -26,7 +26,9 @@ pub struct ServeHandle {
 
 impl fmt::Debug for ServeHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServeHandle").field("addr", &self.addr).finish()
+        f.debug_struct("ServeHandle")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -98,7 +100,10 @@ impl ApiServer {
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
         let inner = self.inner.clone();
-        let client = Arc::new(ClientState { name: "http".into(), faults: Faults::new() });
+        let client = Arc::new(ClientState {
+            name: "http".into(),
+            faults: Faults::new(),
+        });
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
             loop {
@@ -129,6 +134,10 @@ impl ApiServer {
             }
             connections.shutdown().await;
         });
-        Ok(ServeHandle { addr, stop, task: Some(task) })
+        Ok(ServeHandle {
+            addr,
+            stop,
+            task: Some(task),
+        })
     }
 }

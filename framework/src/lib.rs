@@ -24,6 +24,22 @@
 //! | `testing` | [`testing`]: an in-process Kubernetes API server for tests, with fault injection |
 
 pub mod object;
+pub mod prelude;
 pub mod queue;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+pub use windlass_macros::CustomResource;
+
+/// What the code `#[derive(CustomResource)]` writes refers to, so its users need not depend on
+/// these crates by name. Not a public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use k8s_openapi;
+    pub use kube;
+    pub use schemars;
+    pub use serde;
+    pub use serde_json;
+
+    pub use crate::object::clone_meta_from;
+}

@@ -27,6 +27,8 @@ mod scheme;
 
 pub use dyn_object::DynObject;
 pub use object::Object;
+#[doc(hidden)]
+pub use object::clone_meta_from;
 pub use rest_mapper::{RestMapper, RestMapperError, RestMapping};
 pub use scheme::{Scheme, SchemeError};
 

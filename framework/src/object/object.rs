@@ -126,7 +126,7 @@ where
 
 /// `target.clone_from(source)` for `ObjectMeta`, field by field, so the target's strings, lists
 /// and maps are reused (the derived `Clone` of `ObjectMeta` would allocate them all afresh).
-pub(crate) fn clone_meta_from(target: &mut ObjectMeta, source: &ObjectMeta) {
+pub fn clone_meta_from(target: &mut ObjectMeta, source: &ObjectMeta) {
     // Destructured without `..` so a field added to ObjectMeta fails to compile here.
     let ObjectMeta {
         annotations,

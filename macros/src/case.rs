@@ -64,6 +64,12 @@ pub(crate) fn upper_camel(name: &str) -> String {
 
 /// The closest of `candidates` to `word`, if close enough to be a likely typo.
 pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    // An abbreviation (`int` for `integer`) is as likely as a typo.
+    if word.len() >= 3
+        && let Some(full) = candidates.iter().find(|c| c.starts_with(word))
+    {
+        return Some(full);
+    }
     candidates
         .iter()
         .map(|c| (distance(word, c), *c))
@@ -132,6 +138,11 @@ mod tests {
         assert_eq!(did_you_mean("namespace", &names), Some("namespaced"));
         assert_eq!(did_you_mean("short_name", &names), Some("shortname"));
         assert_eq!(did_you_mean("replicas", &names), None);
+        assert_eq!(did_you_mean("int", &["integer", "number"]), Some("integer"));
+        assert_eq!(
+            did_you_mean("bool", &["integer", "boolean"]),
+            Some("boolean")
+        );
     }
 
     #[test]

@@ -12,9 +12,10 @@ use super::Object;
 /// collection as `Box<dyn DynObject>` (what a [`Scheme`](super::Scheme) decodes into), and be
 /// downcast back to their type.
 ///
-/// Every [`Object`] implements it. Its methods are callable on a `dyn DynObject` without
-/// importing the trait; on a concrete type, use [`Object`] and [`kube::Resource`] instead
-/// (importing both `DynObject` and `Object` makes `pod.gvk()` ambiguous).
+/// Every [`Object`] implements it. On a `dyn DynObject`, call the inherent methods
+/// [`gvk`](#method.gvk), [`meta`](#method.meta), [`downcast_ref`](#method.downcast_ref) and the
+/// others; the trait's own methods carry an `object_` prefix so that importing it next to
+/// [`Object`] and `kube::Resource` never makes `pod.gvk()` or `pod.meta()` ambiguous.
 ///
 /// # Example
 ///
@@ -31,16 +32,16 @@ use super::Object;
 /// ```
 pub trait DynObject: Any + Debug + Send + Sync {
     /// The object's group, version and kind.
-    fn gvk(&self) -> GroupVersionKind;
+    fn object_gvk(&self) -> GroupVersionKind;
 
     /// The plural resource name its type is served under.
-    fn plural(&self) -> &'static str;
+    fn object_plural(&self) -> &'static str;
 
     /// The object's metadata.
-    fn meta(&self) -> &ObjectMeta;
+    fn object_meta(&self) -> &ObjectMeta;
 
     /// The object's metadata, to change.
-    fn meta_mut(&mut self) -> &mut ObjectMeta;
+    fn object_meta_mut(&mut self) -> &mut ObjectMeta;
 
     /// A deep copy of the object, boxed (see [`Object::deep_copy`]).
     fn deep_copy_object(&self) -> Box<dyn DynObject>;
@@ -63,19 +64,19 @@ pub trait DynObject: Any + Debug + Send + Sync {
 }
 
 impl<K: Object> DynObject for K {
-    fn gvk(&self) -> GroupVersionKind {
+    fn object_gvk(&self) -> GroupVersionKind {
         K::type_gvk()
     }
 
-    fn plural(&self) -> &'static str {
+    fn object_plural(&self) -> &'static str {
         K::PLURAL
     }
 
-    fn meta(&self) -> &ObjectMeta {
+    fn object_meta(&self) -> &ObjectMeta {
         kube::Resource::meta(self)
     }
 
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
+    fn object_meta_mut(&mut self) -> &mut ObjectMeta {
         kube::Resource::meta_mut(self)
     }
 
@@ -101,6 +102,26 @@ impl<K: Object> DynObject for K {
 }
 
 impl dyn DynObject {
+    /// The object's group, version and kind.
+    pub fn gvk(&self) -> GroupVersionKind {
+        self.object_gvk()
+    }
+
+    /// The plural resource name its type is served under.
+    pub fn plural(&self) -> &'static str {
+        self.object_plural()
+    }
+
+    /// The object's metadata.
+    pub fn meta(&self) -> &ObjectMeta {
+        self.object_meta()
+    }
+
+    /// The object's metadata, to change.
+    pub fn meta_mut(&mut self) -> &mut ObjectMeta {
+        self.object_meta_mut()
+    }
+
     /// Whether the object is a `K`.
     pub fn is<K: Object>(&self) -> bool {
         self.as_any().is::<K>()
@@ -145,6 +166,7 @@ mod tests {
     use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 
     use super::*;
+    use crate::object::Object;
 
     fn named<K: Object + Default>(name: &str) -> Box<dyn DynObject> {
         let mut object = K::default();
@@ -184,6 +206,15 @@ mod tests {
         original.downcast_mut::<ConfigMap>().unwrap().data = Some(Default::default());
         assert_eq!(copy.meta().name.as_deref(), Some("a"));
         assert!(copy.downcast_ref::<ConfigMap>().unwrap().data.is_none());
+    }
+
+    #[test]
+    fn importing_dyn_object_next_to_object_and_resource_leaves_method_calls_unambiguous() {
+        use kube::Resource;
+        let pod = Pod::default();
+        assert_eq!(pod.gvk(), Pod::type_gvk());
+        assert!(pod.meta().name.is_none());
+        assert_eq!(pod.object_gvk(), Pod::type_gvk());
     }
 
     #[test]

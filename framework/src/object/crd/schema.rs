@@ -168,10 +168,13 @@ fn visit(node: &mut Value) {
         }
     }
     fix_additional_properties(obj);
-    if obj.get("enum").is_some() && obj.get("nullable") == Some(&Value::Bool(true)) {
-        if let Some(Value::Array(values)) = obj.get_mut("enum") {
-            values.retain(|v| !v.is_null());
-        }
+    if obj.get("nullable") == Some(&Value::Bool(true))
+        && let Some(Value::Array(values)) = obj.get_mut("enum")
+        && !values.contains(&Value::Null)
+    {
+        // The apiserver checks `enum` even for null, so a nullable enum must list null, or
+        // `None` (serialized as null) is refused.
+        values.push(Value::Null);
     }
     if obj.get("nullable") == Some(&Value::Bool(false)) {
         obj.remove("nullable");
@@ -679,7 +682,12 @@ mod tests {
         };
         assert_eq!(p["unit"]["type"], "string");
         assert_eq!(sorted(&p["unit"]), ["A", "B"]);
-        assert_eq!(sorted(&p["maybe_unit"]), ["A", "B"]);
+        let maybe = p["maybe_unit"]["enum"].as_array().unwrap();
+        assert_eq!(maybe.len(), 3);
+        assert!(
+            maybe.contains(&Value::Null),
+            "None serializes as null, which must be allowed"
+        );
         assert_eq!(p["maybe_unit"]["nullable"], true);
         assert_eq!(
             p["internal"]["properties"]["type"]["enum"],

@@ -84,7 +84,7 @@ pub(crate) fn check(input: &DeriveInput) -> syn::Result<Resource> {
     }
     if let Some(k) = &kind {
         upper_camel_case(&mut cx, k);
-        if k.value() == input.ident.to_string() {
+        if input.ident == k.value() {
             cx.error_spanned_by(
                 &input.ident,
                 format!(

@@ -53,13 +53,13 @@ pub trait DynObject: Any + Debug + Send + Sync {
     /// When the object's `Serialize` impl fails, which the derived and k8s-openapi impls don't.
     fn to_json(&self) -> Result<serde_json::Value, serde_json::Error>;
 
-    /// The object as `&dyn Any`, for downcasting by hand; prefer [`downcast_ref`](Self::downcast_ref).
+    /// The object as `&dyn Any`, for downcasting by hand; prefer `downcast_ref` on `dyn DynObject`.
     fn as_any(&self) -> &dyn Any;
 
-    /// The object as `&mut dyn Any`; prefer [`downcast_mut`](Self::downcast_mut).
+    /// The object as `&mut dyn Any`; prefer `downcast_mut` on `dyn DynObject`.
     fn as_any_mut(&mut self) -> &mut dyn Any;
 
-    /// The box as `Box<dyn Any>`; prefer [`downcast`](Self::downcast).
+    /// The box as `Box<dyn Any>`; prefer `downcast` on `Box<dyn DynObject>`.
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 

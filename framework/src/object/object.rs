@@ -196,8 +196,10 @@ mod tests {
 
     #[test]
     fn deep_copy_shares_nothing_with_the_original() {
-        let mut original = ConfigMap::default();
-        original.data = Some(BTreeMap::from([("a".into(), "1".into())]));
+        let original = ConfigMap {
+            data: Some(BTreeMap::from([("a".into(), "1".into())])),
+            ..ConfigMap::default()
+        };
         let mut copy = original.deep_copy();
         copy.data.as_mut().unwrap().insert("b".into(), "2".into());
         assert_eq!(original.data.as_ref().unwrap().len(), 1);

@@ -52,9 +52,9 @@ pub enum SchemeError {
     )]
     UnexpectedKind {
         /// The kind asked for.
-        expected: GroupVersionKind,
+        expected: Box<GroupVersionKind>,
         /// The kind the object names.
-        found: GroupVersionKind,
+        found: Box<GroupVersionKind>,
     },
     /// The bytes are not JSON, or the JSON does not fit the registered type.
     #[error("cannot decode {kind:?} of version {api_version:?}", kind = .gvk.kind, api_version = api_version(.gvk))]
@@ -221,8 +221,8 @@ impl Scheme {
             .downcast::<K>()
             .map(|k| *k)
             .map_err(|other| SchemeError::UnexpectedKind {
-                expected: K::type_gvk(),
-                found: other.gvk(),
+                expected: Box::new(K::type_gvk()),
+                found: Box::new(other.gvk()),
             })
     }
 
@@ -233,7 +233,7 @@ impl Scheme {
     /// [`SchemeError::NotRegistered`] when the object's type is not registered (Go's
     /// `runtime.Encode` refuses those too), [`SchemeError::Encode`] if serialization fails.
     pub fn encode(&self, object: &dyn DynObject) -> Result<Vec<u8>, SchemeError> {
-        Ok(serde_json::to_vec(&self.encode_value(object)?).map_err(SchemeError::Encode)?)
+        serde_json::to_vec(&self.encode_value(object)?).map_err(SchemeError::Encode)
     }
 
     /// Encode a registered object as a JSON value; see [`Scheme::encode`].

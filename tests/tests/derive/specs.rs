@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use windlass::CustomResource;
 
 /// A widget: every container and field attribute at once.
+// clippy's duplicated_attributes takes `type = "integer"` in two printcolumns for a repeated
+// attribute; it is not one.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[windlass(group = "example.com", version = "v1", kind = "Widget", namespaced)]
 #[windlass(status = WidgetStatus, plural = "widgets", singular = "widget")]

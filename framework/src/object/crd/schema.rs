@@ -179,10 +179,10 @@ fn visit(node: &mut Value) {
     if obj.get("nullable") == Some(&Value::Bool(false)) {
         obj.remove("nullable");
     }
-    if let Some(Value::Array(required)) = obj.get("required") {
-        if required.is_empty() {
-            obj.remove("required");
-        }
+    if let Some(Value::Array(required)) = obj.get("required")
+        && required.is_empty()
+    {
+        obj.remove("required");
     }
     let typed = obj.get("type").is_some_and(|t| t != "null");
     let open = obj.contains_key("x-kubernetes-int-or-string")
@@ -218,10 +218,10 @@ fn children(obj: &mut Map<String, Value>) {
     } else if let Some(items) = obj.get_mut("items") {
         visit(items);
     }
-    if let Some(ap) = obj.get_mut("additionalProperties") {
-        if ap.is_object() {
-            visit(ap);
-        }
+    if let Some(ap) = obj.get_mut("additionalProperties")
+        && ap.is_object()
+    {
+        visit(ap);
     }
     for junctor in ["allOf", "anyOf", "oneOf"] {
         if let Some(Value::Array(branches)) = obj.get_mut(junctor) {
@@ -291,10 +291,8 @@ fn merge_branches(branches: Vec<Value>, junctor: &str) -> Value {
         1 => branches.swap_remove(0),
         _ => merge_alternatives(branches, junctor),
     };
-    if nullable {
-        if let Some(obj) = merged.as_object_mut() {
-            obj.insert("nullable".into(), true.into());
-        }
+    if nullable && let Some(obj) = merged.as_object_mut() {
+        obj.insert("nullable".into(), true.into());
     }
     merged
 }
@@ -367,10 +365,10 @@ fn merge_objects(branches: Vec<Value>, junctor: &str) -> Value {
             let mut schema = schema.clone();
             // An externally tagged variant is an object with one property, the variant name;
             // its doc comment belongs on that property.
-            if props.len() == 1 {
-                if let (Some(d), Some(obj)) = (&description, schema.as_object_mut()) {
-                    obj.entry("description").or_insert_with(|| d.clone());
-                }
+            if props.len() == 1
+                && let (Some(d), Some(obj)) = (&description, schema.as_object_mut())
+            {
+                obj.entry("description").or_insert_with(|| d.clone());
             }
             if let Some(values) = schema.get("enum") {
                 enums.insert(name.clone(), values.clone());
@@ -415,7 +413,7 @@ fn merge_objects(branches: Vec<Value>, junctor: &str) -> Value {
     let any_empty = alternatives
         .iter()
         .any(|a| a.as_object().is_some_and(Map::is_empty));
-    if !all_same && !(junctor == "oneOf" && any_empty) {
+    if !(all_same || junctor == "oneOf" && any_empty) {
         let alternatives = alternatives
             .into_iter()
             .filter(|a| a.as_object().is_some_and(|a| !a.is_empty()))

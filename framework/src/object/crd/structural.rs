@@ -32,7 +32,7 @@ impl fmt::Display for Violation {
 pub fn check_structural(schema: &Value) -> Vec<Violation> {
     let mut out = Vec::new();
     structure(schema, Level::Root, "", &mut out);
-    out.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+    out.sort_by_key(ToString::to_string);
     out
 }
 
@@ -199,14 +199,13 @@ fn root_type_meta(props: &Map<String, Value>, path: &str, out: &mut Vec<Violatio
         if let Some(ty) = props
             .get(name)
             .map(|p| p.get("type").and_then(Value::as_str).unwrap_or_default())
+            && ty != "string"
         {
-            if ty != "string" {
-                push(
-                    out,
-                    child(&at(name), "type"),
-                    format!("Invalid value: {ty:?}: must be string"),
-                );
-            }
+            push(
+                out,
+                child(&at(name), "type"),
+                format!("Invalid value: {ty:?}: must be string"),
+            );
         }
     }
     if let Some(metadata) = props.get("metadata").and_then(Value::as_object) {

@@ -60,7 +60,15 @@ fn golden_widget_crd_has_every_attribute() {
 
 #[test]
 fn golden_shape_crd_has_every_schema_shape() {
-    golden("shape", &Shape::crd());
+    let crd = Shape::crd();
+    let schema = serde_json::to_value(&crd.spec.versions[0].schema).unwrap();
+    let nested_map = &schema["openAPIV3Schema"]["properties"]["spec"]["properties"]["nestedMap"];
+    assert_eq!(
+        nested_map["x-kubernetes-validations"],
+        serde_json::json!([{"rule": "self.size() <= 10", "message": "at most 10 entries"}]),
+        "a field rule follows serde's rename_all"
+    );
+    golden("shape", &crd);
 }
 
 #[test]

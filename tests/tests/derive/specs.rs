@@ -78,6 +78,8 @@ pub(crate) struct ShapeSpec {
     pub(crate) tags: Vec<String>,
     pub(crate) unique: BTreeSet<String>,
     pub(crate) labels: BTreeMap<String, String>,
+    /// A map of structs; its rule lands on `nestedMap`, the name serde gives it.
+    #[windlass(validation(rule = "self.size() <= 10", message = "at most 10 entries"))]
     pub(crate) nested_map: BTreeMap<String, Nested>,
     /// Any JSON value.
     pub(crate) raw: serde_json::Value,

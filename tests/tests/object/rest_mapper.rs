@@ -89,3 +89,25 @@ async fn kinds_in_the_scheme_need_no_discovery() {
     let widget = mapper.rest_mapping(&Widget::type_gvk()).await.unwrap();
     assert_eq!(widget.api_resource().plural, "widgets");
 }
+
+#[tokio::test]
+async fn discovery_answers_are_cached_until_reset() {
+    let server = ApiServer::new();
+    let client = server.client();
+    install(&client, &Widget::crd()).await;
+    let mapper = RestMapper::with_discovery(&Scheme::new(), client);
+    mapper.rest_mapping(&Widget::type_gvk()).await.unwrap();
+
+    // With the server unreachable, the cached answer still serves, also to clones.
+    server.faults().disconnect();
+    let widget = mapper
+        .clone()
+        .rest_mapping(&Widget::type_gvk())
+        .await
+        .unwrap();
+    assert_eq!(widget.resource.resource, "widgets");
+
+    mapper.reset();
+    let err = mapper.rest_mapping(&Widget::type_gvk()).await.unwrap_err();
+    assert!(matches!(err, RestMapperError::Discovery(_)), "{err:?}");
+}

@@ -83,3 +83,48 @@ pub fn merge_crds(
     }
     Ok(merged)
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionVersion;
+
+    use super::*;
+
+    fn crd(version: &str, storage: bool) -> CustomResourceDefinition {
+        let mut crd = CustomResourceDefinition::default();
+        crd.spec.group = "example.com".into();
+        crd.spec.names.kind = "Widget".into();
+        crd.spec.names.plural = "widgets".into();
+        crd.spec.scope = "Namespaced".into();
+        crd.spec.versions = vec![CustomResourceDefinitionVersion {
+            name: version.into(),
+            served: true,
+            storage,
+            ..CustomResourceDefinitionVersion::default()
+        }];
+        crd
+    }
+
+    #[test]
+    fn versions_are_kept_in_order_with_the_one_storage_version() {
+        let merged = merge_crds(vec![crd("v1", true), crd("v2beta1", false)]).unwrap();
+        let names: Vec<_> = merged
+            .spec
+            .versions
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(names, ["v1", "v2beta1"]);
+    }
+
+    #[test]
+    fn a_different_plural_is_a_mismatch_naming_the_version() {
+        let mut other = crd("v2", false);
+        other.spec.names.plural = "widgetz".into();
+        let err = merge_crds(vec![crd("v1", true), other]).unwrap_err();
+        assert!(
+            matches!(err, CrdError::Mismatch { field: "plural", ref version, .. } if version == "v2"),
+            "{err:?}"
+        );
+    }
+}

@@ -717,4 +717,57 @@ mod tests {
             "integer"
         );
     }
+
+    #[allow(dead_code)]
+    #[derive(JsonSchema, Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "camelCase")]
+    enum InternalNewtype {
+        Wrapped(Inner),
+        Other { count: u8 },
+    }
+
+    #[allow(dead_code)]
+    #[derive(JsonSchema, Serialize, Deserialize)]
+    struct Tree {
+        name: String,
+        children: Vec<Tree>,
+    }
+
+    #[allow(dead_code)]
+    #[derive(JsonSchema, Serialize, Deserialize)]
+    struct Unusual {
+        internal_newtype: InternalNewtype,
+        maybe_external: Option<External>,
+        tree: Tree,
+        unit: (),
+        letter: char,
+        boxed: Box<Inner>,
+        nested_options: Option<Option<u8>>,
+        list_of_enums: Vec<External>,
+        map_of_enums: BTreeMap<String, Internal>,
+    }
+
+    #[test]
+    fn less_common_shapes_are_structural_too() {
+        let s = of::<Unusual>();
+        let p = &s["properties"];
+        assert_eq!(
+            p["internal_newtype"]["properties"]["kind"]["enum"],
+            json!(["wrapped", "other"])
+        );
+        assert_eq!(
+            p["internal_newtype"]["properties"]["name"]["type"],
+            "string"
+        );
+        assert_eq!(p["maybe_external"]["nullable"], true);
+        assert_eq!(p["maybe_external"]["type"], "object");
+        // A recursive type recurses once, then accepts anything where it would recurse again.
+        assert_eq!(
+            p["tree"]["properties"]["children"]["items"],
+            json!({"x-kubernetes-preserve-unknown-fields": true})
+        );
+        assert_eq!(p["unit"]["nullable"], true);
+        assert_eq!(p["list_of_enums"]["items"]["type"], "object");
+        assert_eq!(p["map_of_enums"]["additionalProperties"]["type"], "object");
+    }
 }

@@ -194,7 +194,8 @@ pub(crate) fn check(input: &DeriveInput) -> syn::Result<Resource> {
 
     cx.check()?;
     let (Some(group), Some(version), Some(kind)) = (group, version, kind) else {
-        unreachable!("missing required attributes were reported");
+        // Already reported above; `cx.check()` returned them.
+        return Err(syn::Error::new(anchor, "missing group, version or kind"));
     };
     let singular = attrs
         .singular

@@ -5,7 +5,16 @@
 //! [kube-rs](https://kube.rs).
 //!
 //! An operator is a custom resource definition plus a controller that keeps the world in line
-//! with it. windlass gives the controller half its moving parts:
+//! with it. windlass gives both halves their moving parts:
+//!
+//! - [`CustomResource`]: derive a complete custom resource type, and its CRD, from a plain spec
+//!   struct, as controller-gen does for Go types. Misuse is a compile error that says how to
+//!   fix it.
+//!
+//! - [`object`]: the runtime object model: [`Object`](object::Object) for every typed object
+//!   (GVK, metadata, deep copy), [`DynObject`](object::DynObject) to hold objects of any kind,
+//!   the [`Scheme`](object::Scheme) that decodes JSON into the right type, the
+//!   [`RestMapper`](object::RestMapper) from kinds to resources, and CRD generation.
 //!
 //! - [`queue`]: the rate-limited, deduplicating, priority workqueue every controller runs on,
 //!   with client-go's semantics (an object is never handed to two workers at once; adds while it
@@ -14,8 +23,39 @@
 //! - `testing` (feature `testing`): an in-process, protocol-faithful Kubernetes API server, so
 //!   operators and their tests run with no cluster.
 //!
-//! Later modules (informers, controllers, the manager, leader election, metrics and an
-//! in-process API server for tests) build on these.
+//! Later modules (informers, controllers, the manager, leader election, metrics) build on these.
+//!
+//! ## A custom resource
+//!
+//! ```
+//! use schemars::JsonSchema;
+//! use serde::{Deserialize, Serialize};
+//! use windlass::prelude::*;
+//!
+//! /// A backup of a database, taken on a schedule.
+//! #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
+//! #[windlass(group = "example.com", version = "v1", kind = "Backup", namespaced)]
+//! #[windlass(status = BackupStatus)]
+//! #[windlass(printcolumn(name = "Schedule", type = "string", json_path = ".spec.schedule"))]
+//! struct BackupSpec {
+//!     /// A cron schedule.
+//!     schedule: String,
+//! }
+//!
+//! #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+//! struct BackupStatus {
+//!     last_run: Option<String>,
+//! }
+//!
+//! // The CRD to install, as YAML for `kubectl apply -f -`.
+//! let yaml = windlass::object::crd::to_yaml(&[Backup::crd()])?;
+//! assert!(yaml.contains("name: backups.example.com"));
+//!
+//! // Objects to create with `kube::Api<Backup>`.
+//! let backup = Backup::new("nightly", BackupSpec { schedule: "0 3 * * *".into() });
+//! assert_eq!(backup.gvk().kind, "Backup");
+//! # Ok::<(), windlass::object::crd::CrdError>(())
+//! ```
 //!
 //! ## Feature flags
 //!
@@ -23,6 +63,23 @@
 //! |---|---|
 //! | `testing` | [`testing`]: an in-process Kubernetes API server for tests, with fault injection |
 
+pub mod object;
+pub mod prelude;
 pub mod queue;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+pub use windlass_macros::CustomResource;
+
+/// What the code `#[derive(CustomResource)]` writes refers to, so its users need not depend on
+/// these crates by name. Not a public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use k8s_openapi;
+    pub use kube;
+    pub use schemars;
+    pub use serde;
+    pub use serde_json;
+
+    pub use crate::object::clone_meta_from;
+}

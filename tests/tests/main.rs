@@ -1,3 +1,5 @@
 //! windlass integration tests, one binary: each file in this folder is a module.
 
+mod derive;
+mod object;
 mod testing;

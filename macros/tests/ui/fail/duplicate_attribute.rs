@@ -1,0 +1,12 @@
+//! Giving `kind` twice.
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use windlass::CustomResource;
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[windlass(group = "example.com", version = "v1", kind = "Widget", kind = "Gadget")]
+struct WidgetSpec {
+    size: u32,
+}
+
+fn main() {}

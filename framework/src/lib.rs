@@ -23,6 +23,9 @@
 //! |---|---|
 //! | `testing` | [`testing`]: an in-process Kubernetes API server for tests, with fault injection |
 
+pub mod controller;
+pub mod informer;
+pub mod manager;
 pub mod queue;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,3 +1,4 @@
 //! windlass integration tests, one binary: each file in this folder is a module.
 
+mod controller;
 mod testing;

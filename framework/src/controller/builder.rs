@@ -135,7 +135,10 @@ where
         C: Cacheable,
         C::DynamicType: Default,
     {
-        self.sources.push(Box::new(Owns::<C> { config, _kind: std::marker::PhantomData }));
+        self.sources.push(Box::new(Owns::<C> {
+            config,
+            _kind: std::marker::PhantomData,
+        }));
         self
     }
 
@@ -159,7 +162,10 @@ where
         W::DynamicType: Default,
         F: Fn(&W) -> Vec<ObjectKey> + Send + Sync + 'static,
     {
-        self.sources.push(Box::new(Watches { config, map: Arc::new(map) }));
+        self.sources.push(Box::new(Watches {
+            config,
+            map: Arc::new(map),
+        }));
         self
     }
 
@@ -208,16 +214,25 @@ impl<K: Resource> EventHandler<K> for PrimaryHandler<K> {
     fn on_add(&self, obj: &Arc<K>, initial: bool) {
         let key = ObjectKey::of(obj.as_ref());
         if initial {
-            self.enqueuer.enqueue(key, ReconcileReason::Startup, Priority::LOW);
+            self.enqueuer
+                .enqueue(key, ReconcileReason::Startup, Priority::LOW);
         } else {
-            self.enqueuer.enqueue(key, ReconcileReason::ObjectChanged(EventKind::Added), Priority::NORMAL);
+            self.enqueuer.enqueue(
+                key,
+                ReconcileReason::ObjectChanged(EventKind::Added),
+                Priority::NORMAL,
+            );
         }
     }
 
     fn on_update(&self, old: &Arc<K>, new: &Arc<K>) {
         if self.predicates.iter().all(|p| p.allows(old, new)) {
             let key = ObjectKey::of(new.as_ref());
-            self.enqueuer.enqueue(key, ReconcileReason::ObjectChanged(EventKind::Updated), Priority::NORMAL);
+            self.enqueuer.enqueue(
+                key,
+                ReconcileReason::ObjectChanged(EventKind::Updated),
+                Priority::NORMAL,
+            );
         }
     }
 
@@ -262,21 +277,43 @@ impl OwnerHandler {
     fn enqueue_owner<C: Resource>(&self, child: &C, event: EventKind, initial: bool) {
         let meta = child.meta();
         let Some(owner) = meta.owner_references.as_ref().and_then(|refs| {
-            refs.iter().find(|r| r.controller == Some(true) && r.kind == self.kind && same_group(&r.api_version, &self.api_version))
+            refs.iter().find(|r| {
+                r.controller == Some(true)
+                    && r.kind == self.kind
+                    && same_group(&r.api_version, &self.api_version)
+            })
         }) else {
             return;
         };
-        let key = ObjectKey { namespace: meta.namespace.clone(), name: owner.name.clone() };
-        let child = Related { kind: self.child_kind.clone(), key: ObjectKey::of(child) };
-        let priority = if initial { Priority::LOW } else { Priority::NORMAL };
-        let reason = if initial { ReconcileReason::Startup } else { ReconcileReason::OwnedChanged { child, event } };
+        let key = ObjectKey {
+            namespace: meta.namespace.clone(),
+            name: owner.name.clone(),
+        };
+        let child = Related {
+            kind: self.child_kind.clone(),
+            key: ObjectKey::of(child),
+        };
+        let priority = if initial {
+            Priority::LOW
+        } else {
+            Priority::NORMAL
+        };
+        let reason = if initial {
+            ReconcileReason::Startup
+        } else {
+            ReconcileReason::OwnedChanged { child, event }
+        };
         self.enqueuer.enqueue(key, reason, priority);
     }
 }
 
 /// Owner references name a group version; any version of the owner's group is the owner.
 fn same_group(a: &str, b: &str) -> bool {
-    let group = |s: &str| s.rsplit_once('/').map(|(g, _)| g.to_string()).unwrap_or_default();
+    let group = |s: &str| {
+        s.rsplit_once('/')
+            .map(|(g, _)| g.to_string())
+            .unwrap_or_default()
+    };
     group(a) == group(b)
 }
 
@@ -328,12 +365,21 @@ struct MapHandler<W> {
 
 impl<W: Resource> MapHandler<W> {
     fn enqueue(&self, obj: &W, event: EventKind, initial: bool) {
-        let source = Related { kind: self.kind.clone(), key: ObjectKey::of(obj) };
+        let source = Related {
+            kind: self.kind.clone(),
+            key: ObjectKey::of(obj),
+        };
         for key in (self.map)(obj) {
             let (reason, priority) = if initial {
                 (ReconcileReason::Startup, Priority::LOW)
             } else {
-                (ReconcileReason::Mapped { source: source.clone(), event }, Priority::NORMAL)
+                (
+                    ReconcileReason::Mapped {
+                        source: source.clone(),
+                        event,
+                    },
+                    Priority::NORMAL,
+                )
             };
             self.enqueuer.enqueue(key, reason, priority);
         }

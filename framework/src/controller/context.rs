@@ -143,7 +143,12 @@ impl<K> fmt::Debug for Context<K> {
 
 impl<K> Context<K> {
     pub(crate) fn new(shared: Arc<Shared>, reason: ReconcileReason, attempt: u32) -> Self {
-        Self { shared, reason, attempt, _kind: PhantomData }
+        Self {
+            shared,
+            reason,
+            attempt,
+            _kind: PhantomData,
+        }
     }
 
     /// The manager's client.

@@ -19,7 +19,10 @@ pub(crate) struct Enqueuer {
 
 impl Enqueuer {
     pub(crate) fn new(queue: WorkQueue<ObjectKey>) -> Self {
-        Self { queue, reasons: Mutex::new(HashMap::new()) }
+        Self {
+            queue,
+            reasons: Mutex::new(HashMap::new()),
+        }
     }
 
     fn note(&self, key: &ObjectKey, reason: ReconcileReason) {
@@ -52,7 +55,10 @@ impl Enqueuer {
 
     /// The reason a key was queued for, forgetting it.
     pub(crate) fn take_reason(&self, key: &ObjectKey) -> ReconcileReason {
-        self.reasons.lock().remove(key).unwrap_or(ReconcileReason::Requeue)
+        self.reasons
+            .lock()
+            .remove(key)
+            .unwrap_or(ReconcileReason::Requeue)
     }
 }
 
@@ -65,10 +71,17 @@ mod tests {
     async fn a_real_change_is_not_hidden_by_a_later_resync() {
         let e = Enqueuer::new(WorkQueue::new("test"));
         let key = ObjectKey::new(Some("ns"), "a");
-        e.enqueue(key.clone(), ReconcileReason::ObjectChanged(EventKind::Updated), Priority::NORMAL);
+        e.enqueue(
+            key.clone(),
+            ReconcileReason::ObjectChanged(EventKind::Updated),
+            Priority::NORMAL,
+        );
         e.enqueue(key.clone(), ReconcileReason::Resync, Priority::LOW);
         assert_eq!(e.queue.get().await, Some(key.clone()));
-        assert_eq!(e.take_reason(&key), ReconcileReason::ObjectChanged(EventKind::Updated));
+        assert_eq!(
+            e.take_reason(&key),
+            ReconcileReason::ObjectChanged(EventKind::Updated)
+        );
         assert_eq!(e.take_reason(&key), ReconcileReason::Requeue);
     }
 }

@@ -152,7 +152,10 @@ where
     F: Fn(Arc<K>, Context<K>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Action, E>> + Send + 'static,
 {
-    FnReconciler { f, _types: PhantomData }
+    FnReconciler {
+        f,
+        _types: PhantomData,
+    }
 }
 
 /// See [`reconciler_fn`].
@@ -203,7 +206,8 @@ mod tests {
         #[derive(Debug, thiserror::Error)]
         #[error("writing status")]
         struct Writing(#[source] kube::Error);
-        let status = kube::core::Status::failure("the object has been modified", "Conflict").with_code(409);
+        let status =
+            kube::core::Status::failure("the object has been modified", "Conflict").with_code(409);
         assert!(is_conflict(&Writing(kube::Error::Api(status.boxed()))));
         let not_found = kube::core::Status::failure("gone", "NotFound").with_code(404);
         assert!(!is_conflict(&kube::Error::Api(not_found.boxed())));

@@ -29,7 +29,10 @@ enum Outcome<E> {
 
 /// The error chain of `error` on one line: `a: b: c`.
 pub(crate) fn display_chain(error: &(dyn StdError + 'static)) -> String {
-    chain(error).map(ToString::to_string).collect::<Vec<_>>().join(": ")
+    chain(error)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -90,26 +93,24 @@ impl<R: Reconciler> Worker<R> {
                 tracing::debug!("reconciled");
                 self.apply(&key, action);
             }
-            Outcome::Failed(error) => {
-                match self.reconciler.on_error(&obj, &error, attempt, &ctx) {
-                    Some(action) => {
-                        tracing::debug!(error = %display_chain(&error), "reconcile failed; the error hook chose the next step");
-                        self.apply(&key, action);
-                    }
-                    None if is_terminal(&error) => {
-                        tracing::error!(error = %display_chain(&error), "reconcile failed with a terminal error; not retrying until the object changes");
-                        queue.forget(&key);
-                    }
-                    None if is_conflict(&error) => {
-                        tracing::debug!(error = %display_chain(&error), "conflict: the object changed meanwhile; retrying");
-                        self.retry(&key, attempt);
-                    }
-                    None => {
-                        tracing::error!(error = %display_chain(&error), "reconcile failed; retrying with backoff");
-                        self.retry(&key, attempt);
-                    }
+            Outcome::Failed(error) => match self.reconciler.on_error(&obj, &error, attempt, &ctx) {
+                Some(action) => {
+                    tracing::debug!(error = %display_chain(&error), "reconcile failed; the error hook chose the next step");
+                    self.apply(&key, action);
                 }
-            }
+                None if is_terminal(&error) => {
+                    tracing::error!(error = %display_chain(&error), "reconcile failed with a terminal error; not retrying until the object changes");
+                    queue.forget(&key);
+                }
+                None if is_conflict(&error) => {
+                    tracing::debug!(error = %display_chain(&error), "conflict: the object changed meanwhile; retrying");
+                    self.retry(&key, attempt);
+                }
+                None => {
+                    tracing::error!(error = %display_chain(&error), "reconcile failed; retrying with backoff");
+                    self.retry(&key, attempt);
+                }
+            },
             Outcome::Panicked(message) => {
                 tracing::error!(panic = %message, "reconcile panicked; retrying with backoff");
                 self.retry(&key, attempt);
@@ -123,7 +124,12 @@ impl<R: Reconciler> Worker<R> {
     }
 
     fn retry(&self, key: &ObjectKey, attempt: u32) {
-        self.enqueuer.enqueue_rate_limited(key.clone(), ReconcileReason::Retry { attempt: attempt + 1 });
+        self.enqueuer.enqueue_rate_limited(
+            key.clone(),
+            ReconcileReason::Retry {
+                attempt: attempt + 1,
+            },
+        );
     }
 
     fn apply(&self, key: &ObjectKey, action: Action) {
@@ -132,10 +138,12 @@ impl<R: Reconciler> Worker<R> {
             Next::AwaitChange => queue.forget(key),
             Next::RequeueAfter(after) => {
                 queue.forget(key);
-                self.enqueuer.enqueue_after(key.clone(), ReconcileReason::Requeue, after);
+                self.enqueuer
+                    .enqueue_after(key.clone(), ReconcileReason::Requeue, after);
             }
             Next::RequeueWithBackoff => {
-                self.enqueuer.enqueue_rate_limited(key.clone(), ReconcileReason::Requeue);
+                self.enqueuer
+                    .enqueue_rate_limited(key.clone(), ReconcileReason::Requeue);
             }
         }
     }
@@ -159,8 +167,11 @@ where
             .build();
         let enqueuer = Arc::new(Enqueuer::new(queue.clone()));
         let primary = cache.informer::<R::Object>(self.informer.clone());
-        let waiters: Vec<_> =
-            self.sources.iter().map(|s| s.register(&cache, enqueuer.clone())).collect();
+        let waiters: Vec<_> = self
+            .sources
+            .iter()
+            .map(|s| s.register(&cache, enqueuer.clone()))
+            .collect();
         primary.add_handler(Arc::new(PrimaryHandler {
             enqueuer: enqueuer.clone(),
             predicates: self.predicates.clone(),
@@ -183,7 +194,11 @@ where
         }
         tracing::info!(controller = %self.name, workers = self.max_concurrent, "caches synced; starting workers");
 
-        let shared = Arc::new(Shared { client, cache, controller: self.name.clone() });
+        let shared = Arc::new(Shared {
+            client,
+            cache,
+            controller: self.name.clone(),
+        });
         let worker = Arc::new(Worker {
             reconciler: self.reconciler.clone(),
             shared,
@@ -221,7 +236,11 @@ where
                         _ = tokio::time::sleep(jittered(period)) => {}
                     }
                     for obj in primary.store().list() {
-                        enqueuer.enqueue(ObjectKey::of(obj.as_ref()), ReconcileReason::Resync, Priority::LOW);
+                        enqueuer.enqueue(
+                            ObjectKey::of(obj.as_ref()),
+                            ReconcileReason::Resync,
+                            Priority::LOW,
+                        );
                     }
                 }
             });
@@ -241,7 +260,10 @@ mod tests {
     fn resync_jitter_stays_within_ten_percent() {
         for _ in 0..1000 {
             let d = jittered(Duration::from_secs(100));
-            assert!(d >= Duration::from_secs(90) && d <= Duration::from_secs(110), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(90) && d <= Duration::from_secs(110),
+                "{d:?}"
+            );
         }
     }
 

@@ -56,8 +56,13 @@ pub struct Cache {
 
 impl fmt::Debug for Cache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<String> =
-            self.inner.informers.lock().values().map(|i| i.name().to_string()).collect();
+        let names: Vec<String> = self
+            .inner
+            .informers
+            .lock()
+            .values()
+            .map(|i| i.name().to_string())
+            .collect();
         f.debug_struct("Cache").field("informers", &names).finish()
     }
 }
@@ -154,13 +159,20 @@ impl Cache {
             let source = Box::new(move || -> EventStream<K> {
                 watcher::watcher(api::<K>(&client, &cfg), cfg.watcher.clone()).boxed()
             });
-            Arc::new(Informer::new(config.describe(&K::kind(&Default::default())), &config, source))
+            Arc::new(Informer::new(
+                config.describe(&K::kind(&Default::default())),
+                &config,
+                source,
+            ))
         })
     }
 
     /// The informer for the metadata of kind `K` only (`PartialObjectMetadata`): what a
     /// controller needs of the children it owns, at a fraction of the memory.
-    pub fn metadata_informer<K>(&self, config: InformerConfig) -> Arc<Informer<PartialObjectMeta<K>>>
+    pub fn metadata_informer<K>(
+        &self,
+        config: InformerConfig,
+    ) -> Arc<Informer<PartialObjectMeta<K>>>
     where
         K: Cacheable,
         K::DynamicType: Default,
@@ -174,7 +186,10 @@ impl Cache {
                     .map_ok(|event| map_event(event, retype))
                     .boxed()
             });
-            let name = format!("{} (metadata)", config.describe(&K::kind(&Default::default())));
+            let name = format!(
+                "{} (metadata)",
+                config.describe(&K::kind(&Default::default()))
+            );
             Arc::new(Informer::new(name, &config, source))
         })
     }
@@ -258,7 +273,11 @@ impl Cache {
 }
 
 fn retype<K>(m: PartialObjectMeta<Decoded<K>>) -> Decoded<PartialObjectMeta<K>> {
-    Decoded::Ok(PartialObjectMeta { types: m.types, metadata: m.metadata, _phantom: Default::default() })
+    Decoded::Ok(PartialObjectMeta {
+        types: m.types,
+        metadata: m.metadata,
+        _phantom: Default::default(),
+    })
 }
 
 fn map_event<A, B>(event: Event<A>, f: impl Fn(A) -> B) -> Event<B> {

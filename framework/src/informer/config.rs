@@ -14,7 +14,11 @@ pub struct InformerConfig {
 
 impl Default for InformerConfig {
     fn default() -> Self {
-        Self { namespace: None, watcher: watcher::Config::default(), strip_managed_fields: true }
+        Self {
+            namespace: None,
+            watcher: watcher::Config::default(),
+            strip_managed_fields: true,
+        }
     }
 }
 

@@ -60,7 +60,10 @@ impl<'de, K: DeserializeOwned> Deserialize<'de> for Decoded<K> {
                 let meta = serde_json::from_str::<MetadataOnly>(raw.get())
                     .map(|m| m.metadata)
                     .unwrap_or_default();
-                Ok(Decoded::Malformed { meta, error: Arc::from(e.to_string()) })
+                Ok(Decoded::Malformed {
+                    meta,
+                    error: Arc::from(e.to_string()),
+                })
             }
         }
     }

@@ -22,13 +22,19 @@ pub struct ObjectKey {
 impl ObjectKey {
     /// The key of a namespaced object.
     pub fn new(namespace: Option<&str>, name: &str) -> Self {
-        Self { namespace: namespace.map(String::from), name: name.to_string() }
+        Self {
+            namespace: namespace.map(String::from),
+            name: name.to_string(),
+        }
     }
 
     /// The key of an object, from its metadata.
     pub fn of<K: Resource>(obj: &K) -> Self {
         let meta = obj.meta();
-        Self { namespace: meta.namespace.clone(), name: meta.name.clone().unwrap_or_default() }
+        Self {
+            namespace: meta.namespace.clone(),
+            name: meta.name.clone().unwrap_or_default(),
+        }
     }
 }
 
@@ -61,7 +67,9 @@ pub struct Store<K> {
 
 impl<K> Clone for Store<K> {
     fn clone(&self) -> Self {
-        Self { state: self.state.clone() }
+        Self {
+            state: self.state.clone(),
+        }
     }
 }
 
@@ -77,7 +85,12 @@ impl<K> fmt::Debug for Store<K> {
 
 impl<K: Resource> Store<K> {
     pub(crate) fn new() -> Self {
-        Self { state: Arc::new(RwLock::new(State { objects: HashMap::new(), indexes: HashMap::new() })) }
+        Self {
+            state: Arc::new(RwLock::new(State {
+                objects: HashMap::new(),
+                indexes: HashMap::new(),
+            })),
+        }
     }
 
     /// The cached object with this key.
@@ -123,11 +136,18 @@ impl<K: Resource> Store<K> {
     /// When no index of that name was added to the informer.
     pub fn by_index(&self, index: &str, value: &str) -> Result<Vec<Arc<K>>, UnknownIndex> {
         let s = self.state.read();
-        let idx = s.indexes.get(index).ok_or_else(|| UnknownIndex(index.to_string()))?;
+        let idx = s
+            .indexes
+            .get(index)
+            .ok_or_else(|| UnknownIndex(index.to_string()))?;
         Ok(idx
             .entries
             .get(value)
-            .map(|keys| keys.iter().filter_map(|k| s.objects.get(k).cloned()).collect())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| s.objects.get(k).cloned())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -209,7 +229,12 @@ mod tests {
 
     fn by_owner() -> IndexFn<ConfigMap> {
         Arc::new(|c: &ConfigMap| {
-            c.metadata.labels.as_ref().and_then(|l| l.get("owner").cloned()).into_iter().collect()
+            c.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("owner").cloned())
+                .into_iter()
+                .collect()
         })
     }
 
@@ -234,6 +259,9 @@ mod tests {
         store.upsert(ObjectKey::new(Some("ns"), "a"), cm("a", "x"));
         store.add_index("owner", by_owner());
         assert_eq!(store.by_index("owner", "x").unwrap().len(), 1);
-        assert_eq!(store.by_index("nope", "x").unwrap_err(), UnknownIndex("nope".into()));
+        assert_eq!(
+            store.by_index("nope", "x").unwrap_err(),
+            UnknownIndex("nope".into())
+        );
     }
 }

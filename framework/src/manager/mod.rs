@@ -87,7 +87,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { graceful_shutdown_timeout: Duration::from_secs(30), handle_signals: true }
+        Self {
+            graceful_shutdown_timeout: Duration::from_secs(30),
+            handle_signals: true,
+        }
     }
 }
 
@@ -124,7 +127,9 @@ pub enum ManagerError {
         source: BoxError,
     },
     /// In-flight work did not finish within the graceful shutdown timeout; it was aborted.
-    #[error("in-flight work did not finish within the graceful shutdown timeout of {0:?}; it was aborted")]
+    #[error(
+        "in-flight work did not finish within the graceful shutdown timeout of {0:?}; it was aborted"
+    )]
     GracePeriodExceeded(Duration),
     /// A second signal arrived during the graceful shutdown; in-flight work was aborted.
     #[error("shutdown forced by a second signal; in-flight work was aborted")]
@@ -187,7 +192,10 @@ impl fmt::Debug for Manager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Manager")
             .field("config", &self.config)
-            .field("runnables", &self.runnables.iter().map(|r| r.name()).collect::<Vec<_>>())
+            .field(
+                "runnables",
+                &self.runnables.iter().map(|r| r.name()).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -262,18 +270,29 @@ impl Manager {
     /// When a runnable fails, when in-flight work outlives the graceful shutdown timeout, or
     /// when a second signal forces the exit.
     pub async fn run(self) -> Result<(), ManagerError> {
-        let Manager { client, cache, config, runnables, shutdown } = self;
+        let Manager {
+            client,
+            cache,
+            config,
+            runnables,
+            shutdown,
+        } = self;
         let mut signals: Option<SignalFuture> = config.handle_signals.then(signal);
         cache.start();
 
         // Runnables that need no leadership start first, then the ones that do (controllers);
         // leader election will sit between the two.
-        let (free, leader): (Vec<_>, Vec<_>) =
-            runnables.into_iter().partition(|r| !r.needs_leader_election());
+        let (free, leader): (Vec<_>, Vec<_>) = runnables
+            .into_iter()
+            .partition(|r| !r.needs_leader_election());
         let mut tasks: JoinSet<Result<(), (String, BoxError)>> = JoinSet::new();
         for runnable in free.into_iter().chain(leader) {
             let name = runnable.name();
-            let ctx = RunContext { client: client.clone(), cache: cache.clone(), shutdown: shutdown.clone() };
+            let ctx = RunContext {
+                client: client.clone(),
+                cache: cache.clone(),
+                shutdown: shutdown.clone(),
+            };
             tracing::debug!(runnable = %name, "starting");
             tasks.spawn(async move { runnable.run(ctx).await.map_err(|e| (name, e)) });
         }

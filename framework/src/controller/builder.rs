@@ -12,7 +12,7 @@ use super::context::{EventKind, ReconcileReason, Related};
 use super::enqueue::Enqueuer;
 use super::predicate::Predicate;
 use super::reconciler::Reconciler;
-use crate::informer::{Cache, Cacheable, EventHandler, InformerConfig, ObjectKey};
+use crate::informer::{Cache, Cacheable, EventHandler, InformerConfig, ObjectKey, namespaced};
 use crate::queue::Priority;
 
 /// How many objects a controller reconciles at once unless told otherwise.
@@ -31,9 +31,9 @@ pub(crate) trait Source<K>: Send + Sync {
 /// Waits for one informer's first list.
 pub(crate) type SyncWaiter = Box<dyn Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
-fn waiter<O: Send + Sync + 'static>(informer: Arc<crate::informer::Informer<O>>) -> SyncWaiter
+fn waiter<O>(informer: Arc<crate::informer::Informer<O>>) -> SyncWaiter
 where
-    O: Resource + Clone,
+    O: Resource + Clone + Send + Sync + 'static,
 {
     Box::new(move || {
         let informer = informer.clone();
@@ -248,7 +248,7 @@ struct Owns<C> {
 
 impl<K, C> Source<K> for Owns<C>
 where
-    K: Resource,
+    K: Resource + 'static,
     K::DynamicType: Default,
     C: Cacheable,
     C::DynamicType: Default,
@@ -260,6 +260,7 @@ where
             enqueuer,
             api_version: K::api_version(&dt).into_owned(),
             kind: K::kind(&dt).into_owned(),
+            namespaced: namespaced::<K>(),
             child_kind: C::kind(&Default::default()).into_owned(),
         }));
         waiter(informer)
@@ -270,6 +271,8 @@ struct OwnerHandler {
     enqueuer: Arc<Enqueuer>,
     api_version: String,
     kind: String,
+    /// Whether the owner kind is namespaced; a cluster-scoped owner's key has no namespace.
+    namespaced: bool,
     child_kind: String,
 }
 
@@ -285,8 +288,16 @@ impl OwnerHandler {
         }) else {
             return;
         };
+        // Owner references never cross namespaces, so a namespaced owner lives in its child's
+        // namespace; a cluster-scoped owner (a cluster-wide custom resource owning namespaced
+        // children) lives in none.
+        let namespace = if self.namespaced {
+            meta.namespace.clone()
+        } else {
+            None
+        };
         let key = ObjectKey {
-            namespace: meta.namespace.clone(),
+            namespace,
             name: owner.name.clone(),
         };
         let child = Related {

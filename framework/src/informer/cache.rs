@@ -77,7 +77,8 @@ where
 {
 }
 
-fn namespaced<K: Resource + 'static>() -> bool {
+/// Whether objects of kind `K` live in namespaces (dynamically scoped kinds count as namespaced).
+pub(crate) fn namespaced<K: Resource + 'static>() -> bool {
     TypeId::of::<K::Scope>() != TypeId::of::<ClusterResourceScope>()
 }
 

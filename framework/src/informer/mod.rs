@@ -16,6 +16,7 @@ mod decoded;
 mod shared;
 mod store;
 
+pub(crate) use cache::namespaced;
 pub use cache::{Cache, Cacheable};
 pub use config::InformerConfig;
 pub use shared::{EventHandler, Informer, InformerStats};

@@ -1,4 +1,5 @@
 //! The control loop: controllers, informers and the manager, against `windlass::testing`.
 
-mod support;
 mod basics;
+mod owned;
+mod support;

@@ -1,5 +1,7 @@
 //! The control loop: controllers, informers and the manager, against `windlass::testing`.
 
 mod basics;
+mod mapped;
 mod owned;
+mod predicates;
 mod support;

@@ -128,9 +128,17 @@ pub(crate) fn is_terminal(error: &(dyn StdError + 'static)) -> bool {
 
 /// Whether `error` (or anything in its chain) is the API server's 409 Conflict.
 pub(crate) fn is_conflict(error: &(dyn StdError + 'static)) -> bool {
-    chain(error).any(|e| match e.downcast_ref::<kube::Error>() {
-        Some(kube::Error::Api(status)) => status.code == 409 && status.reason == "Conflict",
-        _ => false,
+    let conflict = |s: &kube::core::Status| s.code == 409 && s.reason == "Conflict";
+    // `kube::Error::Api`'s source is its boxed `Status`, and that is all a chain shows when
+    // the user wraps kube's error with `#[error(transparent)]` (which skips the wrapped error
+    // and forwards its source), so look for either.
+    chain(error).any(|e| {
+        if let Some(kube::Error::Api(status)) = e.downcast_ref::<kube::Error>() {
+            return conflict(status);
+        }
+        e.downcast_ref::<Box<kube::core::Status>>()
+            .is_some_and(|s| conflict(s))
+            || e.downcast_ref::<kube::core::Status>().is_some_and(conflict)
     })
 }
 
@@ -211,5 +219,21 @@ mod tests {
         assert!(is_conflict(&Writing(kube::Error::Api(status.boxed()))));
         let not_found = kube::core::Status::failure("gone", "NotFound").with_code(404);
         assert!(!is_conflict(&kube::Error::Api(not_found.boxed())));
+    }
+
+    #[test]
+    fn a_409_conflict_is_recognised_through_a_transparent_wrapper() {
+        #[derive(Debug, thiserror::Error)]
+        enum Error {
+            #[error(transparent)]
+            Kube(#[from] kube::Error),
+        }
+        let status =
+            kube::core::Status::failure("the object has been modified", "Conflict").with_code(409);
+        assert!(is_conflict(&Error::from(kube::Error::Api(status.boxed()))));
+        let not_found = kube::core::Status::failure("gone", "NotFound").with_code(404);
+        assert!(!is_conflict(&Error::from(kube::Error::Api(
+            not_found.boxed()
+        ))));
     }
 }

@@ -90,24 +90,63 @@ pub trait Reconciler: Send + Sync + 'static {
 /// A failure retrying will not fix (invalid spec, missing permission the operator cannot
 /// grant itself): the controller records it and does not retry until the object changes.
 ///
-/// Put it anywhere in your error's `source()` chain; [`TerminalError::new`] wraps any error.
+/// Put it anywhere in your error's `source()` chain, including behind an
+/// `#[error(transparent)]` variant; [`TerminalError::new`] wraps any error, which becomes its
+/// [`source`](StdError::source).
+///
+/// ```
+/// use windlass::controller::TerminalError;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum Error {
+///     #[error(transparent)]
+///     Kube(#[from] kube::Error),
+///     #[error(transparent)]
+///     Invalid(#[from] TerminalError),
+/// }
+///
+/// let e = Error::from(TerminalError::new("spec.replicas must be positive"));
+/// # let _ = e;
+/// ```
 #[derive(Debug)]
-pub struct TerminalError(Box<dyn StdError + Send + Sync>);
+pub struct TerminalError(Terminal);
+
+/// What a [`TerminalError`] wraps, standing in for it as its source: an
+/// `#[error(transparent)]` wrapper forwards `source()` past the `TerminalError` itself, so
+/// this is what marks such a chain as terminal.
+#[derive(Debug)]
+struct Terminal(Box<dyn StdError + Send + Sync>);
+
+impl fmt::Display for Terminal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl StdError for Terminal {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}
 
 impl TerminalError {
     /// Marks `error` as terminal.
     pub fn new(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
-        Self(error.into())
+        Self(Terminal(error.into()))
     }
 }
 
 impl fmt::Display for TerminalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "terminal error: {}", self.0)
+        f.write_str("terminal error")
     }
 }
 
-impl StdError for TerminalError {}
+impl StdError for TerminalError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&self.0)
+    }
+}
 
 /// The links of an error's `source()` chain, starting with the error itself.
 pub(crate) fn chain<'a>(
@@ -123,7 +162,7 @@ pub(crate) fn chain<'a>(
 
 /// Whether `error` (or anything in its chain) is a [`TerminalError`].
 pub(crate) fn is_terminal(error: &(dyn StdError + 'static)) -> bool {
-    chain(error).any(|e| e.is::<TerminalError>())
+    chain(error).any(|e| e.is::<TerminalError>() || e.is::<Terminal>())
 }
 
 /// Whether `error` (or anything in its chain) is the API server's 409 Conflict.
@@ -207,6 +246,21 @@ mod tests {
         let e = Wrapper(TerminalError::new("spec.replicas must be positive"));
         assert!(is_terminal(&e));
         assert!(!is_terminal(&std::io::Error::other("transient")));
+    }
+
+    #[test]
+    fn a_terminal_error_is_found_behind_a_transparent_wrapper() {
+        #[derive(Debug, thiserror::Error)]
+        enum Error {
+            #[error(transparent)]
+            Invalid(#[from] TerminalError),
+        }
+        let e = Error::from(TerminalError::new("spec.replicas must be positive"));
+        assert!(is_terminal(&e));
+        assert_eq!(
+            crate::controller::runner::display_chain(&e),
+            "terminal error: spec.replicas must be positive"
+        );
     }
 
     #[test]

@@ -349,3 +349,41 @@ async fn a_reconcile_that_outlives_its_timeout_is_abandoned_and_retried() {
     );
     running.stop().await.unwrap();
 }
+
+/// A reconcile error enum as operators write it: kube's errors and terminal ones passed
+/// through transparently.
+#[derive(Debug, thiserror::Error)]
+enum ReconcileError {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Invalid(#[from] TerminalError),
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_terminal_error_passed_through_a_transparent_variant_is_not_retried() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    create_cm(&api, "settings", "invalid").await;
+
+    let (rec, mut rx) = Recorder::new();
+    let reconciler = {
+        let rec = rec.clone();
+        reconciler_fn(move |cm: Arc<ConfigMap>, ctx: Context<ConfigMap>| {
+            let rec = rec.clone();
+            async move {
+                rec.record(Run::of_cm(&cm, &ctx));
+                Err::<Action, _>(ReconcileError::from(TerminalError::new(
+                    "data.v is invalid",
+                )))
+            }
+        })
+    };
+    let running = Running::start(manager(client).add(Controller::new(reconciler)));
+
+    assert_eq!(next(&mut rx).await.reason, ReconcileReason::Startup);
+    let retries = runs_during(&mut rx, Duration::from_secs(3600)).await;
+    assert!(retries.is_empty(), "retried {} times", retries.len());
+    running.stop().await.unwrap();
+}

@@ -24,6 +24,9 @@ pub const DEFAULT_MAX_CONCURRENT_RECONCILES: usize = 8;
 
 /// A source of reconcile requests besides the primary kind: owned children, mapped watches.
 pub(crate) trait Source<K>: Send + Sync {
+    /// Creates the source's informer in the cache (without a handler), so the cache knows
+    /// about it before the controller runs.
+    fn prepare(&self, cache: &Cache);
     /// Registers the source's informer and handler; returns a way to wait for its sync.
     fn register(&self, cache: &Cache, enqueuer: Arc<Enqueuer>) -> SyncWaiter;
 }
@@ -204,6 +207,20 @@ where
     }
 }
 
+impl<R: Reconciler> Controller<R>
+where
+    <R::Object as Resource>::DynamicType: Default,
+{
+    /// Creates every informer the controller reads in `cache`, so the cache (and the
+    /// manager's readiness) waits for them from the moment the controller is added.
+    pub(crate) fn prepare(&self, cache: &Cache) {
+        cache.informer::<R::Object>(self.informer.clone());
+        for source in &self.sources {
+            source.prepare(cache);
+        }
+    }
+}
+
 /// Handles the primary kind's events.
 pub(crate) struct PrimaryHandler<K> {
     pub(crate) enqueuer: Arc<Enqueuer>,
@@ -253,6 +270,10 @@ where
     C: Cacheable,
     C::DynamicType: Default,
 {
+    fn prepare(&self, cache: &Cache) {
+        cache.metadata_informer::<C>(self.config.clone());
+    }
+
     fn register(&self, cache: &Cache, enqueuer: Arc<Enqueuer>) -> SyncWaiter {
         let informer = cache.metadata_informer::<C>(self.config.clone());
         let dt = K::DynamicType::default();
@@ -357,6 +378,10 @@ where
     W: Cacheable,
     W::DynamicType: Default,
 {
+    fn prepare(&self, cache: &Cache) {
+        cache.informer::<W>(self.config.clone());
+    }
+
     fn register(&self, cache: &Cache, enqueuer: Arc<Enqueuer>) -> SyncWaiter {
         let informer = cache.informer::<W>(self.config.clone());
         informer.add_handler(Arc::new(MapHandler {

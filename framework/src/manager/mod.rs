@@ -10,6 +10,8 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -55,6 +57,13 @@ pub trait Runnable: Send + 'static {
         true
     }
 
+    /// Called once when the runnable is added to a manager, before anything runs: the place
+    /// to create the informers it will read (controllers do), so the manager is not
+    /// [ready](Manager::readiness) until they have synced. Does nothing by default.
+    fn register(&self, cache: &Cache) {
+        let _ = cache;
+    }
+
     /// Runs until `ctx.shutdown` is cancelled.
     ///
     /// # Errors
@@ -70,6 +79,10 @@ where
 {
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn register(&self, cache: &Cache) {
+        self.prepare(cache);
     }
 
     async fn run(self: Box<Self>, ctx: RunContext) -> Result<(), BoxError> {
@@ -154,12 +167,16 @@ impl ShutdownHandle {
 
 /// Tells whether a manager is ready (its caches are synced). Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Readiness(Cache);
+pub struct Readiness {
+    cache: Cache,
+    running: Arc<AtomicBool>,
+}
 
 impl Readiness {
-    /// Whether every cache has its first list.
+    /// Whether the manager runs, is not shutting down, and every cache its runnables read
+    /// has its first list.
     pub fn is_ready(&self) -> bool {
-        self.0.is_synced()
+        self.running.load(Ordering::SeqCst) && self.cache.is_synced()
     }
 }
 
@@ -186,6 +203,8 @@ pub struct Manager {
     config: Config,
     runnables: Vec<Box<dyn Runnable>>,
     shutdown: CancellationToken,
+    /// Whether `run` has started and not begun shutting down (half of readiness).
+    running: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for Manager {
@@ -233,12 +252,14 @@ impl Manager {
             config,
             runnables: Vec::new(),
             shutdown: CancellationToken::new(),
+            running: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Adds a controller or any other runnable.
     #[must_use]
     pub fn add(mut self, runnable: impl Runnable) -> Self {
+        runnable.register(&self.cache);
         self.runnables.push(Box::new(runnable));
         self
     }
@@ -260,7 +281,10 @@ impl Manager {
 
     /// A handle that tells whether the caches are synced.
     pub fn readiness(&self) -> Readiness {
-        Readiness(self.cache.clone())
+        Readiness {
+            cache: self.cache.clone(),
+            running: self.running.clone(),
+        }
     }
 
     /// Runs everything until shutdown.
@@ -276,9 +300,11 @@ impl Manager {
             config,
             runnables,
             shutdown,
+            running,
         } = self;
         let mut signals: Option<SignalFuture> = config.handle_signals.then(signal);
         cache.start();
+        running.store(true, Ordering::SeqCst);
 
         // Runnables that need no leadership start first, then the ones that do (controllers);
         // leader election will sit between the two.
@@ -320,6 +346,7 @@ impl Manager {
                 },
             }
         }
+        running.store(false, Ordering::SeqCst);
         shutdown.cancel();
 
         // Graceful: runnables stop taking work and finish what is in flight.

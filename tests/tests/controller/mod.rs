@@ -5,4 +5,5 @@ mod errors;
 mod mapped;
 mod owned;
 mod predicates;
+mod startup;
 mod support;

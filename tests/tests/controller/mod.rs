@@ -1,6 +1,7 @@
 //! The control loop: controllers, informers and the manager, against `windlass::testing`.
 
 mod basics;
+mod concurrency;
 mod errors;
 mod mapped;
 mod owned;

@@ -6,5 +6,6 @@ mod errors;
 mod mapped;
 mod owned;
 mod predicates;
+mod resync;
 mod startup;
 mod support;

@@ -1,6 +1,7 @@
 //! The control loop: controllers, informers and the manager, against `windlass::testing`.
 
 mod basics;
+mod cache;
 mod concurrency;
 mod errors;
 mod mapped;

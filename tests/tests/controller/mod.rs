@@ -10,3 +10,4 @@ mod predicates;
 mod resync;
 mod startup;
 mod support;
+mod watch_breaks;

@@ -4,6 +4,7 @@ mod basics;
 mod cache;
 mod concurrency;
 mod errors;
+mod malformed;
 mod mapped;
 mod owned;
 mod predicates;

@@ -9,6 +9,7 @@ mod mapped;
 mod owned;
 mod predicates;
 mod resync;
+mod shutdown;
 mod startup;
 mod support;
 mod watch_breaks;

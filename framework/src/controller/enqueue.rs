@@ -10,11 +10,15 @@ use super::context::ReconcileReason;
 use crate::informer::ObjectKey;
 use crate::queue::{Priority, WorkQueue};
 
-/// A controller's queue plus the pending reason of every queued key.
+/// A controller's queue plus the pending reason of every queued key, and how many times in a
+/// row each key's reconcile has failed.
 #[derive(Debug)]
 pub(crate) struct Enqueuer {
     pub(crate) queue: WorkQueue<ObjectKey>,
     reasons: Mutex<HashMap<ObjectKey, ReconcileReason>>,
+    /// Counted here rather than read from the rate limiter, which only counts the retries it
+    /// delays: a retry the error hook schedules itself is a failure all the same.
+    failures: Mutex<HashMap<ObjectKey, u32>>,
 }
 
 impl Enqueuer {
@@ -22,7 +26,23 @@ impl Enqueuer {
         Self {
             queue,
             reasons: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How many times in a row `key`'s reconcile has failed.
+    pub(crate) fn failures(&self, key: &ObjectKey) -> u32 {
+        self.failures.lock().get(key).copied().unwrap_or(0)
+    }
+
+    /// Counts one more failure of `key`'s reconcile.
+    pub(crate) fn count_failure(&self, key: &ObjectKey) {
+        *self.failures.lock().entry(key.clone()).or_default() += 1;
+    }
+
+    /// Forgets `key`'s failures (after a success, or when giving up until it changes).
+    pub(crate) fn reset_failures(&self, key: &ObjectKey) {
+        self.failures.lock().remove(key);
     }
 
     fn note(&self, key: &ObjectKey, reason: ReconcileReason) {

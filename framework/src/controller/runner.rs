@@ -58,10 +58,11 @@ impl<R: Reconciler> Worker<R> {
         let Some(obj) = self.primary.store().get(&key) else {
             // Deleted before its turn: nothing to reconcile.
             queue.forget(&key);
+            self.enqueuer.reset_failures(&key);
             queue.done(&key);
             return;
         };
-        let attempt = queue.num_requeues(&key) + 1;
+        let attempt = self.enqueuer.failures(&key) + 1;
         let ctx = Context::new(self.shared.clone(), reason, attempt);
         let span = tracing::info_span!(
             "reconcile",
@@ -91,16 +92,17 @@ impl<R: Reconciler> Worker<R> {
         match outcome {
             Outcome::Done(action) => {
                 tracing::debug!("reconciled");
+                self.enqueuer.reset_failures(&key);
                 self.apply(&key, action);
             }
             Outcome::Failed(error) => match self.reconciler.on_error(&obj, &error, attempt, &ctx) {
                 Some(action) => {
                     tracing::debug!(error = %display_chain(&error), "reconcile failed; the error hook chose the next step");
-                    self.apply(&key, action);
+                    self.apply_after_failure(&key, attempt, action);
                 }
                 None if is_terminal(&error) => {
                     tracing::error!(error = %display_chain(&error), "reconcile failed with a terminal error; not retrying until the object changes");
-                    queue.forget(&key);
+                    self.give_up(&key);
                 }
                 None if is_conflict(&error) => {
                     tracing::debug!(error = %display_chain(&error), "conflict: the object changed meanwhile; retrying");
@@ -123,7 +125,9 @@ impl<R: Reconciler> Worker<R> {
         queue.done(&key);
     }
 
+    /// Retries a failed reconcile after the object's next backoff step.
     fn retry(&self, key: &ObjectKey, attempt: u32) {
+        self.enqueuer.count_failure(key);
         self.enqueuer.enqueue_rate_limited(
             key.clone(),
             ReconcileReason::Retry {
@@ -132,6 +136,33 @@ impl<R: Reconciler> Worker<R> {
         );
     }
 
+    /// Waits for a change: the failures so far no longer count.
+    fn give_up(&self, key: &ObjectKey) {
+        self.enqueuer.queue.forget(key);
+        self.enqueuer.reset_failures(key);
+    }
+
+    /// Does what the error hook chose. A retry it schedules is still a retry: the failure
+    /// counts towards the next attempt number (and is reported as `Retry`), so a hook that
+    /// paces retries by `attempt` sees it grow.
+    fn apply_after_failure(&self, key: &ObjectKey, attempt: u32, action: Action) {
+        let retry = ReconcileReason::Retry {
+            attempt: attempt + 1,
+        };
+        match action.0 {
+            Next::AwaitChange => self.give_up(key),
+            Next::RequeueAfter(after) => {
+                self.enqueuer.count_failure(key);
+                self.enqueuer.enqueue_after(key.clone(), retry, after);
+            }
+            Next::RequeueWithBackoff => {
+                self.enqueuer.count_failure(key);
+                self.enqueuer.enqueue_rate_limited(key.clone(), retry);
+            }
+        }
+    }
+
+    /// Does what a successful reconcile asked for.
     fn apply(&self, key: &ObjectKey, action: Action) {
         let queue = &self.enqueuer.queue;
         match action.0 {

@@ -387,3 +387,76 @@ async fn a_terminal_error_passed_through_a_transparent_variant_is_not_retried() 
     assert!(retries.is_empty(), "retried {} times", retries.len());
     running.stop().await.unwrap();
 }
+
+/// Fails the first `failures` reconciles of each object; its error hook asks to come back
+/// after as many seconds as the object has failed in a row.
+struct PacedByHook {
+    rec: Recorder,
+    failures: u32,
+    hook_attempts: Arc<parking_lot::Mutex<Vec<u32>>>,
+}
+
+#[async_trait::async_trait]
+impl windlass::controller::Reconciler for PacedByHook {
+    type Object = ConfigMap;
+    type Error = Unavailable;
+
+    async fn reconcile(
+        &self,
+        cm: Arc<ConfigMap>,
+        ctx: &Context<ConfigMap>,
+    ) -> Result<Action, Unavailable> {
+        self.rec.record(Run::of_cm(&cm, ctx));
+        if ctx.attempt() <= self.failures {
+            return Err(Unavailable);
+        }
+        Ok(Action::await_change())
+    }
+
+    fn on_error(
+        &self,
+        _obj: &Arc<ConfigMap>,
+        _error: &Unavailable,
+        attempt: u32,
+        _ctx: &Context<ConfigMap>,
+    ) -> Option<Action> {
+        self.hook_attempts.lock().push(attempt);
+        Some(Action::requeue(Duration::from_secs(attempt.into())))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_error_hook_sees_how_many_times_in_a_row_an_object_has_failed() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    create_cm(&api, "flaky", "1").await;
+
+    let (rec, mut rx) = Recorder::new();
+    let hook_attempts = Arc::default();
+    let reconciler = PacedByHook {
+        rec: rec.clone(),
+        failures: 3,
+        hook_attempts: Arc::clone(&hook_attempts),
+    };
+    let running = Running::start(manager(client).add(Controller::new(reconciler)));
+
+    let runs = super::support::next_n(&mut rx, 4).await;
+    assert_eq!(*hook_attempts.lock(), [1, 2, 3]);
+    assert_eq!(
+        runs.iter().map(|r| r.attempt).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(runs[3].reason, ReconcileReason::Retry { attempt: 4 });
+    let waits = gaps(&runs);
+    for (i, wait) in waits.into_iter().enumerate() {
+        assert_about(wait, Duration::from_secs(i as u64 + 1), "the hook's delay");
+    }
+    assert!(
+        runs_during(&mut rx, Duration::from_secs(600))
+            .await
+            .is_empty(),
+        "the success is final"
+    );
+    running.stop().await.unwrap();
+}

@@ -460,3 +460,53 @@ async fn the_error_hook_sees_how_many_times_in_a_row_an_object_has_failed() {
     );
     running.stop().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn retries_of_many_objects_are_limited_to_ten_a_second_after_a_burst_of_a_hundred() {
+    const OBJECTS: usize = 120;
+    let server = ApiServer::new();
+    let client = server.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for i in 0..OBJECTS {
+        create_cm(&api, &format!("cm-{i}"), "1").await;
+    }
+
+    let (rec, mut rx) = Recorder::new();
+    // Every object fails once, then succeeds.
+    let reconciler = {
+        let rec = rec.clone();
+        reconciler_fn(move |cm: Arc<ConfigMap>, ctx: Context<ConfigMap>| {
+            let rec = rec.clone();
+            async move {
+                rec.record(Run::of_cm(&cm, &ctx));
+                if ctx.attempt() == 1 {
+                    Err(Unavailable)
+                } else {
+                    Ok(Action::await_change())
+                }
+            }
+        })
+    };
+    let running = Running::start(manager(client).add(Controller::new(reconciler)));
+
+    let runs = super::support::next_n(&mut rx, 2 * OBJECTS).await;
+    let failed_at = runs[0].start;
+    assert!(
+        runs[..OBJECTS]
+            .iter()
+            .all(|r| r.attempt == 1 && r.start == failed_at)
+    );
+    let retries: Vec<Duration> = runs[OBJECTS..]
+        .iter()
+        .map(|r| r.start - failed_at)
+        .collect();
+    assert!(retries.windows(2).all(|w| w[0] <= w[1]));
+    // The burst: a hundred retries after the first backoff step.
+    assert_about(retries[99], Duration::from_millis(5), "the hundredth retry");
+    // Then one every 100 ms.
+    for (k, at) in retries[100..].iter().enumerate() {
+        let due = Duration::from_millis(100 * (k as u64 + 1));
+        assert_about(*at, due, &format!("retry {}", 101 + k));
+    }
+    running.stop().await.unwrap();
+}

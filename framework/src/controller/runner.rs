@@ -16,7 +16,7 @@ use super::builder::{Controller, PrimaryHandler};
 use super::context::{Context, ReconcileReason, Shared};
 use super::enqueue::Enqueuer;
 use super::reconciler::{Action, Next, Reconciler, chain, is_conflict, is_terminal};
-use crate::informer::{Cache, Informer, ObjectKey};
+use crate::informer::{Cache, Informer, ObjectKey, panic_message};
 use crate::queue::{Priority, WorkQueue, default_controller_rate_limiter};
 
 /// How one reconcile ended.
@@ -33,14 +33,6 @@ pub(crate) fn display_chain(error: &(dyn StdError + 'static)) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(": ")
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with a non-string payload".into())
 }
 
 struct Worker<R: Reconciler> {

@@ -19,5 +19,6 @@ mod store;
 pub(crate) use cache::namespaced;
 pub use cache::{Cache, Cacheable};
 pub use config::InformerConfig;
+pub(crate) use shared::panic_message;
 pub use shared::{EventHandler, Informer, InformerStats};
 pub use store::{IndexFn, ObjectKey, Store, UnknownIndex};

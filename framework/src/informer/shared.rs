@@ -8,6 +8,7 @@
 use std::any::Any;
 use std::collections::HashSet;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -146,7 +147,7 @@ where
     pub fn add_handler(&self, handler: Arc<dyn EventHandler<K>>) {
         let mut handlers = self.handlers.lock();
         for obj in self.store.list() {
-            handler.on_add(&obj, true);
+            self.guarded(|| handler.on_add(&obj, true));
         }
         handlers.push(handler);
     }
@@ -246,18 +247,47 @@ where
     fn apply(&self, key: ObjectKey, obj: Arc<K>, initial: bool) {
         let handlers = self.handlers.lock();
         match self.store.upsert(key, obj.clone()) {
-            None => handlers.iter().for_each(|h| h.on_add(&obj, initial)),
+            None => handlers
+                .iter()
+                .for_each(|h| self.guarded(|| h.on_add(&obj, initial))),
             Some(old) if old.meta().resource_version == obj.meta().resource_version => {}
-            Some(old) => handlers.iter().for_each(|h| h.on_update(&old, &obj)),
+            Some(old) => handlers
+                .iter()
+                .for_each(|h| self.guarded(|| h.on_update(&old, &obj))),
         }
     }
 
     fn delete(&self, key: &ObjectKey) {
         let handlers = self.handlers.lock();
         if let Some(old) = self.store.remove(key) {
-            handlers.iter().for_each(|h| h.on_delete(&old));
+            handlers
+                .iter()
+                .for_each(|h| self.guarded(|| h.on_delete(&old)));
         }
     }
+
+    /// Runs one handler call, containing a panic in it (user code: a controller's map
+    /// function or predicate). Unwinding out of the informer's task would end its watch for
+    /// good, and with it every controller sharing the informer; instead only the handler's
+    /// view of this one event is lost.
+    fn guarded(&self, call: impl FnOnce()) {
+        if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(call)) {
+            tracing::error!(
+                informer = %self.name,
+                panic = %panic_message(payload.as_ref()),
+                "an event handler panicked; it misses this event"
+            );
+        }
+    }
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-string payload".into())
 }
 
 /// What the cache needs from an informer of any kind.

@@ -107,3 +107,49 @@ async fn a_watched_object_that_changes_target_reconciles_the_old_and_the_new_one
     }
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_map_function_that_panics_on_one_object_does_not_stop_the_others() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    create_cm(&cms, "app", "1").await;
+
+    let (rec, mut rx) = Recorder::new();
+    let controller = Controller::new(recording(rec.clone())).watches::<Secret, _>(|s: &Secret| {
+        assert!(
+            s.name_any() != "poison",
+            "the map function cannot handle {}",
+            s.name_any()
+        );
+        by_for_label(s)
+    });
+    let running = Running::start(manager(client).add(controller));
+    next(&mut rx).await;
+
+    let poison = secret("poison", vec![], &[("for", "app")]);
+    secrets
+        .create(&PostParams::default(), &poison)
+        .await
+        .unwrap();
+    let creds = secret("creds", vec![], &[("for", "app")]);
+    secrets
+        .create(&PostParams::default(), &creds)
+        .await
+        .unwrap();
+    let run = next(&mut rx).await;
+    assert_eq!(
+        (run.name.as_str(), run.reason),
+        ("app", mapped("creds", EventKind::Added))
+    );
+
+    // The primary's own informer is unaffected too.
+    super::support::set_cm(&cms, "app", "2").await;
+    let run = next(&mut rx).await;
+    assert_eq!(
+        run.reason,
+        ReconcileReason::ObjectChanged(EventKind::Updated)
+    );
+    running.stop().await.unwrap();
+}

@@ -1,6 +1,7 @@
 //! Primaries are reconciled at start-up, when created and when changed; deletions are not.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams};
@@ -117,4 +118,38 @@ async fn an_object_deleted_before_its_turn_is_not_reconciled() {
         1,
         "only the start-up reconcile of the victim ran"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reconcile_that_asks_to_requeue_runs_again_after_that_long() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    create_cm(&api, "rollout", "1").await;
+
+    let (rec, mut rx) = Recorder::new();
+    let reconciler = {
+        let rec = rec.clone();
+        reconciler_fn(move |cm: Arc<ConfigMap>, ctx: Context<ConfigMap>| {
+            let rec = rec.clone();
+            async move {
+                rec.record(Run::of_cm(&cm, &ctx));
+                Ok::<_, kube::Error>(Action::requeue(Duration::from_secs(45)))
+            }
+        })
+    };
+    let running = Running::start(manager(client).add(Controller::new(reconciler)));
+
+    let first = next(&mut rx).await;
+    let again = next(&mut rx).await;
+    assert_eq!(
+        (again.attempt, &again.reason),
+        (1, &ReconcileReason::Requeue)
+    );
+    let waited = again.start - first.start;
+    assert!(
+        waited >= Duration::from_secs(45) && waited <= Duration::from_millis(45_001),
+        "requeued after {waited:?}"
+    );
+    running.stop().await.unwrap();
 }

@@ -153,3 +153,42 @@ async fn a_child_of_a_cluster_scoped_owner_reconciles_it() {
     );
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_child_handed_to_another_owner_reconciles_both() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    let old_owner = create_cm(&cms, "old-owner", "1").await;
+    let new_owner = create_cm(&cms, "new-owner", "1").await;
+    let child = secret("child", vec![controller_ref(&old_owner)], &[]);
+    secrets
+        .create(&PostParams::default(), &child)
+        .await
+        .unwrap();
+
+    let (rec, mut rx) = Recorder::new();
+    let controller = Controller::new(recording(rec.clone())).owns::<Secret>();
+    let running = Running::start(manager(client).add(controller));
+    next(&mut rx).await;
+    next(&mut rx).await;
+
+    let mut child = secrets.get("child").await.unwrap();
+    child.metadata.owner_references = Some(vec![controller_ref(&new_owner)]);
+    secrets
+        .replace("child", &PostParams::default(), &child)
+        .await
+        .unwrap();
+    let mut runs = [next(&mut rx).await, next(&mut rx).await];
+    runs.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(runs[0].name, "new-owner");
+    assert_eq!(
+        runs[1].name, "old-owner",
+        "the old owner learns it lost the child"
+    );
+    for run in &runs {
+        assert_eq!(run.reason, owned_by("child", EventKind::Updated));
+    }
+    running.stop().await.unwrap();
+}

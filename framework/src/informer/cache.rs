@@ -133,10 +133,10 @@ impl Cache {
         Informer<O>: ErasedInformer,
     {
         let mut informers = self.inner.informers.lock();
-        if let Some(existing) = informers.get(&key) {
-            if let Ok(informer) = existing.clone().as_any().downcast::<Informer<O>>() {
-                return informer;
-            }
+        if let Some(existing) = informers.get(&key)
+            && let Ok(informer) = existing.clone().as_any().downcast::<Informer<O>>()
+        {
+            return informer;
         }
         let informer = create();
         informers.insert(key, informer.clone());

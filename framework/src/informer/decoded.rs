@@ -16,6 +16,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 /// One object from a list or watch: decoded, or what could be salvaged from it.
+// `Ok` is nearly every object and is moved straight into an `Arc` by the informer; boxing it
+// to shrink the rare `Malformed` case would cost an allocation per object.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(crate) enum Decoded<K> {
     /// The object decoded as `K`.

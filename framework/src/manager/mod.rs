@@ -257,6 +257,8 @@ impl Manager {
     }
 
     /// Adds a controller or any other runnable.
+    // Named after controller-runtime's `mgr.Add`; a manager is not a number.
+    #[allow(clippy::should_implement_trait)]
     #[must_use]
     pub fn add(mut self, runnable: impl Runnable) -> Self {
         runnable.register(&self.cache);

@@ -9,18 +9,20 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use kube::Client;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::controller::{Controller, Reconciler};
-use crate::informer::Cache;
+use crate::informer::{Cache, panic_message};
 
 /// An error a runnable ends with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -322,7 +324,17 @@ impl Manager {
                 shutdown: shutdown.clone(),
             };
             tracing::debug!(runnable = %name, "starting");
-            tasks.spawn(async move { runnable.run(ctx).await.map_err(|e| (name, e)) });
+            tasks.spawn(async move {
+                // Caught here, where the runnable's name is known, so the error says which
+                // runnable panicked.
+                match AssertUnwindSafe(runnable.run(ctx)).catch_unwind().await {
+                    Ok(result) => result.map_err(|e| (name, e)),
+                    Err(payload) => {
+                        let message = panic_message(payload.as_ref());
+                        Err((name, format!("panicked: {message}").into()))
+                    }
+                }
+            });
         }
 
         let mut failure: Option<ManagerError> = None;
@@ -338,10 +350,6 @@ impl Manager {
                     Some(Ok(Err((name, source)))) => {
                         tracing::error!(runnable = %name, error = %source, "runnable failed; shutting down");
                         failure = Some(ManagerError::Runnable { name, source });
-                        break;
-                    }
-                    Some(Err(join)) if join.is_panic() => {
-                        failure = Some(ManagerError::Runnable { name: "unknown".into(), source: format!("panicked: {join}").into() });
                         break;
                     }
                     _ => {}

@@ -161,3 +161,40 @@ async fn a_failing_runnable_stops_the_manager_with_its_error() {
         other => panic!("expected the runnable's error, got {other:?}"),
     }
 }
+
+struct Panicking;
+
+#[async_trait]
+impl Runnable for Panicking {
+    fn name(&self) -> String {
+        "metrics-server".into()
+    }
+
+    async fn run(self: Box<Self>, _ctx: RunContext) -> Result<(), BoxError> {
+        panic!("the metrics registry was poisoned");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_runnable_stops_the_manager_with_its_name() {
+    let server = ApiServer::new();
+    let (rec, _rx) = Recorder::new();
+    let manager = manager(server.client())
+        .add(Controller::new(recording(rec)))
+        .add(Panicking);
+    let result = tokio::time::timeout(WAIT, manager.run())
+        .await
+        .expect("run() returns");
+    match result {
+        Err(ManagerError::Runnable { name, source }) => {
+            assert_eq!(name, "metrics-server");
+            assert!(
+                source
+                    .to_string()
+                    .contains("the metrics registry was poisoned"),
+                "{source}"
+            );
+        }
+        other => panic!("expected the runnable's panic, got {other:?}"),
+    }
+}

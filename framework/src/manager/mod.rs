@@ -346,14 +346,15 @@ impl Manager {
                     signals = Some(signal());
                     break;
                 }
-                done = tasks.join_next(), if !tasks.is_empty() => match done {
-                    Some(Ok(Err((name, source)))) => {
+                done = tasks.join_next(), if !tasks.is_empty() => {
+                    // Panics come back as errors too (caught in the task); a runnable that
+                    // returns Ok early just ends.
+                    if let Some(Ok(Err((name, source)))) = done {
                         tracing::error!(runnable = %name, error = %source, "runnable failed; shutting down");
                         failure = Some(ManagerError::Runnable { name, source });
                         break;
                     }
-                    _ => {}
-                },
+                }
             }
         }
         running.store(false, Ordering::SeqCst);

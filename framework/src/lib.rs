@@ -63,6 +63,9 @@
 //! |---|---|
 //! | `testing` | [`testing`]: an in-process Kubernetes API server for tests, with fault injection |
 
+pub mod controller;
+pub mod informer;
+pub mod manager;
 pub mod object;
 pub mod prelude;
 pub mod queue;

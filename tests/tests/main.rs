@@ -1,5 +1,6 @@
 //! windlass integration tests, one binary: each file in this folder is a module.
 
+mod controller;
 mod derive;
 mod object;
 mod testing;

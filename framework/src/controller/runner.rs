@@ -1,0 +1,301 @@
+//! Running a controller: informers registered and synced before any reconcile, a bounded pool
+//! of workers taking keys from the workqueue, each reconcile guarded against panics and (when
+//! configured) timeouts, and its outcome turned into the next step for the key.
+
+use std::error::Error as StdError;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::builder::{Controller, PrimaryHandler};
+use super::context::{Context, ReconcileReason, Shared};
+use super::enqueue::Enqueuer;
+use super::reconciler::{Action, Next, Reconciler, chain, is_conflict, is_terminal};
+use crate::informer::{Cache, Informer, ObjectKey, panic_message};
+use crate::queue::{Priority, WorkQueue, default_controller_rate_limiter};
+
+/// How one reconcile ended.
+enum Outcome<E> {
+    Done(Action),
+    Failed(E),
+    Panicked(String),
+    TimedOut(Duration),
+}
+
+/// The error chain of `error` on one line: `a: b: c`.
+pub(crate) fn display_chain(error: &(dyn StdError + 'static)) -> String {
+    chain(error)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+struct Worker<R: Reconciler> {
+    reconciler: Arc<R>,
+    shared: Arc<Shared>,
+    enqueuer: Arc<Enqueuer>,
+    primary: Arc<Informer<R::Object>>,
+    timeout: Option<Duration>,
+}
+
+impl<R: Reconciler> Worker<R> {
+    async fn process(&self, key: ObjectKey) {
+        let queue = &self.enqueuer.queue;
+        let reason = self.enqueuer.take_reason(&key);
+        let Some(obj) = self.primary.store().get(&key) else {
+            // Deleted before its turn: nothing to reconcile.
+            queue.forget(&key);
+            self.enqueuer.reset_failures(&key);
+            queue.done(&key);
+            return;
+        };
+        let attempt = self.enqueuer.failures(&key) + 1;
+        let ctx = Context::new(self.shared.clone(), reason, attempt);
+        let span = tracing::info_span!(
+            "reconcile",
+            controller = %self.shared.controller,
+            object = %key,
+            reason = %ctx.reason(),
+            attempt,
+        );
+        let outcome = async {
+            let run = AssertUnwindSafe(self.reconciler.reconcile(obj.clone(), &ctx)).catch_unwind();
+            let result = match self.timeout {
+                Some(t) => match tokio::time::timeout(t, run).await {
+                    Ok(r) => r,
+                    Err(_) => return Outcome::TimedOut(t),
+                },
+                None => run.await,
+            };
+            match result {
+                Ok(Ok(action)) => Outcome::Done(action),
+                Ok(Err(e)) => Outcome::Failed(e),
+                Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        let _enter = span.enter();
+        match outcome {
+            Outcome::Done(action) => {
+                tracing::debug!("reconciled");
+                self.enqueuer.reset_failures(&key);
+                self.apply(&key, action);
+            }
+            Outcome::Failed(error) => match self.reconciler.on_error(&obj, &error, attempt, &ctx) {
+                Some(action) => {
+                    tracing::debug!(error = %display_chain(&error), "reconcile failed; the error hook chose the next step");
+                    self.apply_after_failure(&key, attempt, action);
+                }
+                None if is_terminal(&error) => {
+                    tracing::error!(error = %display_chain(&error), "reconcile failed with a terminal error; not retrying until the object changes");
+                    self.give_up(&key);
+                }
+                None if is_conflict(&error) => {
+                    tracing::debug!(error = %display_chain(&error), "conflict: the object changed meanwhile; retrying");
+                    self.retry(&key, attempt);
+                }
+                None => {
+                    tracing::error!(error = %display_chain(&error), "reconcile failed; retrying with backoff");
+                    self.retry(&key, attempt);
+                }
+            },
+            Outcome::Panicked(message) => {
+                tracing::error!(panic = %message, "reconcile panicked; retrying with backoff");
+                self.retry(&key, attempt);
+            }
+            Outcome::TimedOut(after) => {
+                tracing::error!(timeout = ?after, "reconcile timed out; retrying with backoff");
+                self.retry(&key, attempt);
+            }
+        }
+        queue.done(&key);
+    }
+
+    /// Retries a failed reconcile after the object's next backoff step.
+    fn retry(&self, key: &ObjectKey, attempt: u32) {
+        self.enqueuer.count_failure(key);
+        self.enqueuer.enqueue_rate_limited(
+            key.clone(),
+            ReconcileReason::Retry {
+                attempt: attempt + 1,
+            },
+        );
+    }
+
+    /// Waits for a change: the failures so far no longer count.
+    fn give_up(&self, key: &ObjectKey) {
+        self.enqueuer.queue.forget(key);
+        self.enqueuer.reset_failures(key);
+    }
+
+    /// Does what the error hook chose. A retry it schedules is still a retry: the failure
+    /// counts towards the next attempt number (and is reported as `Retry`), so a hook that
+    /// paces retries by `attempt` sees it grow.
+    fn apply_after_failure(&self, key: &ObjectKey, attempt: u32, action: Action) {
+        let retry = ReconcileReason::Retry {
+            attempt: attempt + 1,
+        };
+        match action.0 {
+            Next::AwaitChange => self.give_up(key),
+            Next::RequeueAfter(after) => {
+                self.enqueuer.count_failure(key);
+                self.enqueuer.enqueue_after(key.clone(), retry, after);
+            }
+            Next::RequeueWithBackoff => {
+                self.enqueuer.count_failure(key);
+                self.enqueuer.enqueue_rate_limited(key.clone(), retry);
+            }
+        }
+    }
+
+    /// Does what a successful reconcile asked for.
+    fn apply(&self, key: &ObjectKey, action: Action) {
+        let queue = &self.enqueuer.queue;
+        match action.0 {
+            Next::AwaitChange => queue.forget(key),
+            Next::RequeueAfter(after) => {
+                queue.forget(key);
+                self.enqueuer
+                    .enqueue_after(key.clone(), ReconcileReason::Requeue, after);
+            }
+            Next::RequeueWithBackoff => {
+                self.enqueuer
+                    .enqueue_rate_limited(key.clone(), ReconcileReason::Requeue);
+            }
+        }
+    }
+}
+
+/// A duration within ±10 % of `period`.
+fn jittered(period: Duration) -> Duration {
+    let factor = 0.9 + fastrand::f64() * 0.2;
+    period.mul_f64(factor)
+}
+
+impl<R: Reconciler> Controller<R>
+where
+    <R::Object as kube::Resource>::DynamicType: Default,
+{
+    /// Runs the controller until `shutdown` is cancelled; in-flight reconciles finish first.
+    pub(crate) async fn run(self, client: kube::Client, cache: Cache, shutdown: CancellationToken) {
+        let queue: WorkQueue<ObjectKey> = WorkQueue::builder()
+            .name(self.name.clone())
+            .rate_limiter(default_controller_rate_limiter())
+            .build();
+        let enqueuer = Arc::new(Enqueuer::new(queue.clone()));
+        let primary = cache.informer::<R::Object>(self.informer.clone());
+        let waiters: Vec<_> = self
+            .sources
+            .iter()
+            .map(|s| s.register(&cache, enqueuer.clone()))
+            .collect();
+        primary.add_handler(Arc::new(PrimaryHandler {
+            enqueuer: enqueuer.clone(),
+            predicates: self.predicates.clone(),
+        }));
+
+        // No reconcile before every cache this controller reads has its first list: that is
+        // what makes the start-up pass see each object exactly once.
+        let synced = async {
+            primary.wait_synced().await;
+            for wait in &waiters {
+                wait().await;
+            }
+        };
+        tokio::select! {
+            _ = synced => {}
+            _ = shutdown.cancelled() => {
+                queue.shut_down();
+                return;
+            }
+        }
+        tracing::info!(controller = %self.name, workers = self.max_concurrent, "caches synced; starting workers");
+
+        let shared = Arc::new(Shared {
+            client,
+            cache,
+            controller: self.name.clone(),
+        });
+        let worker = Arc::new(Worker {
+            reconciler: self.reconciler.clone(),
+            shared,
+            enqueuer: enqueuer.clone(),
+            primary: primary.clone(),
+            timeout: self.timeout,
+        });
+        let mut tasks = JoinSet::new();
+        for _ in 0..self.max_concurrent {
+            let worker = worker.clone();
+            let queue = queue.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                loop {
+                    let key = tokio::select! {
+                        biased;
+                        _ = shutdown.cancelled() => break,
+                        key = queue.get() => key,
+                    };
+                    match key {
+                        Some(key) => worker.process(key).await,
+                        None => break,
+                    }
+                }
+            });
+        }
+        if let Some(period) = self.resync {
+            let primary = primary.clone();
+            let enqueuer = enqueuer.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(jittered(period)) => {}
+                    }
+                    for obj in primary.store().list() {
+                        enqueuer.enqueue(
+                            ObjectKey::of(obj.as_ref()),
+                            ReconcileReason::Resync,
+                            Priority::LOW,
+                        );
+                    }
+                }
+            });
+        }
+        shutdown.cancelled().await;
+        queue.shut_down();
+        while tasks.join_next().await.is_some() {}
+        tracing::info!(controller = %self.name, "stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resync_jitter_stays_within_ten_percent() {
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_secs(100));
+            assert!(
+                d >= Duration::from_secs(90) && d <= Duration::from_secs(110),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_chains_print_on_one_line() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("updating status")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other("connection reset"));
+        assert_eq!(display_chain(&e), "updating status: connection reset");
+    }
+}

@@ -1,0 +1,385 @@
+//! The manager: runs controllers and other runnables over one client and one shared cache,
+//! from start to graceful shutdown.
+//!
+//! This module owns process lifecycle: start order (caches, then runnables that do not need
+//! leadership, then controllers), shutdown on SIGTERM/SIGINT or a [`ShutdownHandle`] (stop
+//! taking work, let in-flight reconciles finish within a grace period, stop in reverse order;
+//! a second signal forces the exit), and readiness (all caches synced). Leader election,
+//! metrics and health endpoints plug in here as they arrive.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use kube::Client;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::controller::{Controller, Reconciler};
+use crate::informer::{Cache, panic_message};
+
+/// An error a runnable ends with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a runnable gets to run with.
+#[derive(Clone)]
+pub struct RunContext {
+    /// The manager's client.
+    pub client: Client,
+    /// The manager's shared cache.
+    pub cache: Cache,
+    /// Cancelled when the manager shuts down; a runnable should then return promptly.
+    pub shutdown: CancellationToken,
+}
+
+impl fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunContext")
+            .field("cache", &self.cache)
+            .field("shutting_down", &self.shutdown.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Something the manager runs: controllers, and anything else that lives as long as the
+/// operator (a webhook server, a periodic job).
+#[async_trait]
+pub trait Runnable: Send + 'static {
+    /// A name for logs.
+    fn name(&self) -> String;
+
+    /// Whether it may only run on the replica holding the leader lease (controllers: yes).
+    fn needs_leader_election(&self) -> bool {
+        true
+    }
+
+    /// Called once when the runnable is added to a manager, before anything runs: the place
+    /// to create the informers it will read (controllers do), so the manager is not
+    /// [ready](Manager::readiness) until they have synced. Does nothing by default.
+    fn register(&self, cache: &Cache) {
+        let _ = cache;
+    }
+
+    /// Runs until `ctx.shutdown` is cancelled.
+    ///
+    /// # Errors
+    ///
+    /// An error makes the manager shut everything down and return it.
+    async fn run(self: Box<Self>, ctx: RunContext) -> Result<(), BoxError>;
+}
+
+#[async_trait]
+impl<R: Reconciler> Runnable for Controller<R>
+where
+    <R::Object as kube::Resource>::DynamicType: Default,
+{
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn register(&self, cache: &Cache) {
+        self.prepare(cache);
+    }
+
+    async fn run(self: Box<Self>, ctx: RunContext) -> Result<(), BoxError> {
+        (*self).run(ctx.client, ctx.cache, ctx.shutdown).await;
+        Ok(())
+    }
+}
+
+/// How a [`Manager`] behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    graceful_shutdown_timeout: Duration,
+    handle_signals: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            graceful_shutdown_timeout: Duration::from_secs(30),
+            handle_signals: true,
+        }
+    }
+}
+
+impl Config {
+    /// How long in-flight work may take to finish after shutdown starts (default 30 s, the
+    /// same as Kubernetes' default termination grace period, so a pod's reconciles finish
+    /// before the kubelet kills it).
+    #[must_use]
+    pub fn graceful_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.graceful_shutdown_timeout = timeout;
+        self
+    }
+
+    /// Whether SIGTERM and SIGINT (Ctrl-C) start a graceful shutdown, and a second one forces
+    /// it (default: true; tests turn it off and use a [`ShutdownHandle`]).
+    #[must_use]
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.handle_signals = on;
+        self
+    }
+}
+
+/// Why [`Manager::run`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManagerError {
+    /// A runnable returned an error; everything else was shut down.
+    #[error("runnable {name} failed")]
+    Runnable {
+        /// The runnable's name.
+        name: String,
+        /// Its error.
+        #[source]
+        source: BoxError,
+    },
+    /// In-flight work did not finish within the graceful shutdown timeout; it was aborted.
+    #[error(
+        "in-flight work did not finish within the graceful shutdown timeout of {0:?}; it was aborted"
+    )]
+    GracePeriodExceeded(Duration),
+    /// A second signal arrived during the graceful shutdown; in-flight work was aborted.
+    #[error("shutdown forced by a second signal; in-flight work was aborted")]
+    Forced,
+}
+
+/// Starts a graceful shutdown of a running manager from anywhere. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(CancellationToken);
+
+impl ShutdownHandle {
+    /// Starts the graceful shutdown.
+    pub fn shutdown(&self) {
+        self.0.cancel();
+    }
+
+    /// Whether shutdown has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+/// Tells whether a manager is ready (its caches are synced). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    cache: Cache,
+    running: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    /// Whether the manager runs, is not shutting down, and every cache its runnables read
+    /// has its first list.
+    pub fn is_ready(&self) -> bool {
+        self.running.load(Ordering::SeqCst) && self.cache.is_synced()
+    }
+}
+
+/// Runs controllers and runnables over one client and one shared cache.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use k8s_openapi::api::core::v1::ConfigMap;
+/// use windlass::controller::{reconciler_fn, Action, Context, Controller};
+/// use windlass::manager::Manager;
+///
+/// # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = kube::Client::try_default().await?;
+/// let controller = Controller::new(reconciler_fn(|cm: Arc<ConfigMap>, _ctx: Context<ConfigMap>| async move {
+///     Ok::<_, kube::Error>(Action::await_change())
+/// }));
+/// Manager::new(client).add(controller).run().await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Manager {
+    client: Client,
+    cache: Cache,
+    config: Config,
+    runnables: Vec<Box<dyn Runnable>>,
+    shutdown: CancellationToken,
+    /// Whether `run` has started and not begun shutting down (half of readiness).
+    running: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for Manager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manager")
+            .field("config", &self.config)
+            .field(
+                "runnables",
+                &self.runnables.iter().map(|r| r.name()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+type SignalFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn signal() -> SignalFuture {
+    Box::pin(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            if let Ok(mut term) = signal(SignalKind::terminate()) {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+impl Manager {
+    /// A manager with the default [`Config`].
+    pub fn new(client: Client) -> Self {
+        Self::with_config(client, Config::default())
+    }
+
+    /// A manager with the given configuration.
+    pub fn with_config(client: Client, config: Config) -> Self {
+        Self {
+            cache: Cache::new(client.clone()),
+            client,
+            config,
+            runnables: Vec::new(),
+            shutdown: CancellationToken::new(),
+            running: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Adds a controller or any other runnable.
+    // Named after controller-runtime's `mgr.Add`; a manager is not a number.
+    #[allow(clippy::should_implement_trait)]
+    #[must_use]
+    pub fn add(mut self, runnable: impl Runnable) -> Self {
+        runnable.register(&self.cache);
+        self.runnables.push(Box::new(runnable));
+        self
+    }
+
+    /// The manager's client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The manager's shared cache.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// A handle that starts a graceful shutdown.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+
+    /// A handle that tells whether the caches are synced.
+    pub fn readiness(&self) -> Readiness {
+        Readiness {
+            cache: self.cache.clone(),
+            running: self.running.clone(),
+        }
+    }
+
+    /// Runs everything until shutdown.
+    ///
+    /// # Errors
+    ///
+    /// When a runnable fails, when in-flight work outlives the graceful shutdown timeout, or
+    /// when a second signal forces the exit.
+    pub async fn run(self) -> Result<(), ManagerError> {
+        let Manager {
+            client,
+            cache,
+            config,
+            runnables,
+            shutdown,
+            running,
+        } = self;
+        let mut signals: Option<SignalFuture> = config.handle_signals.then(signal);
+        cache.start();
+        running.store(true, Ordering::SeqCst);
+
+        // Runnables that need no leadership start first, then the ones that do (controllers);
+        // leader election will sit between the two.
+        let (free, leader): (Vec<_>, Vec<_>) = runnables
+            .into_iter()
+            .partition(|r| !r.needs_leader_election());
+        let mut tasks: JoinSet<Result<(), (String, BoxError)>> = JoinSet::new();
+        for runnable in free.into_iter().chain(leader) {
+            let name = runnable.name();
+            let ctx = RunContext {
+                client: client.clone(),
+                cache: cache.clone(),
+                shutdown: shutdown.clone(),
+            };
+            tracing::debug!(runnable = %name, "starting");
+            tasks.spawn(async move {
+                // Caught here, where the runnable's name is known, so the error says which
+                // runnable panicked.
+                match AssertUnwindSafe(runnable.run(ctx)).catch_unwind().await {
+                    Ok(result) => result.map_err(|e| (name, e)),
+                    Err(payload) => {
+                        let message = panic_message(payload.as_ref());
+                        Err((name, format!("panicked: {message}").into()))
+                    }
+                }
+            });
+        }
+
+        let mut failure: Option<ManagerError> = None;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = async { signals.as_mut().expect("guarded").await }, if signals.is_some() => {
+                    tracing::info!("signal received; shutting down gracefully");
+                    signals = Some(signal());
+                    break;
+                }
+                done = tasks.join_next(), if !tasks.is_empty() => {
+                    // Panics come back as errors too (caught in the task); a runnable that
+                    // returns Ok early just ends.
+                    if let Some(Ok(Err((name, source)))) = done {
+                        tracing::error!(runnable = %name, error = %source, "runnable failed; shutting down");
+                        failure = Some(ManagerError::Runnable { name, source });
+                        break;
+                    }
+                }
+            }
+        }
+        running.store(false, Ordering::SeqCst);
+        shutdown.cancel();
+
+        // Graceful: runnables stop taking work and finish what is in flight.
+        let grace = config.graceful_shutdown_timeout;
+        let drained = async { while tasks.join_next().await.is_some() {} };
+        let outcome = tokio::select! {
+            _ = tokio::time::timeout(grace, drained) => None,
+            _ = async { signals.as_mut().expect("guarded").await }, if signals.is_some() => Some(ManagerError::Forced),
+        };
+        let outcome = match outcome {
+            Some(forced) => Some(forced),
+            None if !tasks.is_empty() => Some(ManagerError::GracePeriodExceeded(grace)),
+            None => None,
+        };
+        tasks.abort_all();
+        cache.stop();
+        match failure.or(outcome) {
+            Some(e) => Err(e),
+            None => {
+                tracing::info!("shut down");
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! One object is never reconciled by two workers at once, however fast it changes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::Api;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use windlass::controller::{Action, Context, Controller, reconciler_fn};
+use windlass::testing::ApiServer;
+
+use super::support::{Recorder, Run, Running, WAIT, create_cm, manager, set_cm};
+
+const KEYS: usize = 16;
+const WRITES: usize = 300;
+const WORKERS: usize = 8;
+
+/// A reconcile that has started, and lets it finish once its object has been changed.
+type Started = (String, oneshot::Sender<()>);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_object_is_reconciled_twice_at_once_while_it_changes_rapidly() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for k in 0..KEYS {
+        create_cm(&api, &format!("k-{k}"), "start").await;
+    }
+
+    let (rec, mut rx) = Recorder::new();
+    let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let (started_tx, mut started_rx) = mpsc::unbounded_channel::<Started>();
+    let reconciler = {
+        let (rec, in_flight, overlaps) = (rec.clone(), in_flight.clone(), overlaps.clone());
+        reconciler_fn(move |cm: Arc<ConfigMap>, ctx: Context<ConfigMap>| {
+            let (rec, in_flight, overlaps) = (rec.clone(), in_flight.clone(), overlaps.clone());
+            let started_tx = started_tx.clone();
+            async move {
+                let mut run = Run::of_cm(&cm, &ctx);
+                if !in_flight.lock().insert(run.name.clone()) {
+                    overlaps.fetch_add(1, Ordering::SeqCst);
+                }
+                // Hold on until the writer has changed this very object (while the writer
+                // still listens), so every change lands in the middle of a reconcile.
+                let (go_tx, go_rx) = oneshot::channel();
+                if started_tx.send((run.name.clone(), go_tx)).is_ok() {
+                    let _ = tokio::time::timeout(WAIT, go_rx).await;
+                }
+                let api: Api<ConfigMap> = Api::namespaced(ctx.client().clone(), "default");
+                api.get(&run.name).await?;
+                in_flight.lock().remove(&run.name);
+                run.end = Instant::now();
+                rec.record(run);
+                Ok::<_, kube::Error>(Action::await_change())
+            }
+        })
+    };
+    let controller = Controller::new(reconciler).max_concurrent_reconciles(WORKERS);
+    let running = Running::start(manager(client).add(controller));
+
+    let mut finals: BTreeMap<String, String> = BTreeMap::new();
+    let writes = async {
+        for i in 0..WRITES {
+            let (key, go) = started_rx.recv().await.expect("reconciles keep starting");
+            let value = i.to_string();
+            set_cm(&api, &key, &value).await;
+            finals.insert(key, value);
+            let _ = go.send(());
+        }
+        drop(started_rx);
+    };
+    tokio::time::timeout(WAIT, writes)
+        .await
+        .expect("the writes finish");
+
+    // Every object's last change is reconciled: nothing was lost in the merging.
+    let mut last_seen: BTreeMap<String, String> = BTreeMap::new();
+    let converged = async {
+        while finals.iter().any(|(k, v)| last_seen.get(k) != Some(v)) {
+            let run = rx.recv().await.expect("the recorder lives");
+            last_seen.insert(run.name, run.value);
+        }
+    };
+    tokio::time::timeout(WAIT, converged)
+        .await
+        .expect("every final state is reconciled");
+    running.stop().await.unwrap();
+
+    assert_eq!(
+        overlaps.load(Ordering::SeqCst),
+        0,
+        "a reconcile started while another of the same object ran"
+    );
+    let mut by_key: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+    for run in rec.all() {
+        by_key.entry(run.name.clone()).or_default().push(run);
+    }
+    for (key, mut runs) in by_key {
+        runs.sort_by_key(|r| r.start);
+        for pair in runs.windows(2) {
+            assert!(
+                pair[0].end <= pair[1].start,
+                "{key}: two reconciles overlapped: {pair:?}"
+            );
+        }
+    }
+}

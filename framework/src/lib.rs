@@ -16,6 +16,17 @@
 //!   the [`Scheme`](object::Scheme) that decodes JSON into the right type, the
 //!   [`RestMapper`](object::RestMapper) from kinds to resources, and CRD generation.
 //!
+//! - [`controller`]: the level-driven control loop. Implement [`Reconciler`](controller::Reconciler)
+//!   for your kind, build a [`Controller`](controller::Controller) that also watches the
+//!   children it owns and anything mapped to it, and get one reconcile per object at a time,
+//!   per-object backoff, panic recovery, and the reason each reconcile runs.
+//!
+//! - [`manager`]: runs controllers over one client and one shared cache, from start to graceful
+//!   shutdown on SIGTERM.
+//!
+//! - [`informer`]: shared, indexed caches kept current by kube-runtime's `watcher`; one watch per
+//!   kind however many controllers read it.
+//!
 //! - [`queue`]: the rate-limited, deduplicating, priority workqueue every controller runs on,
 //!   with client-go's semantics (an object is never handed to two workers at once; adds while it
 //!   is processed are merged into one more pass; per-object exponential backoff).
@@ -23,7 +34,7 @@
 //! - `testing` (feature `testing`): an in-process, protocol-faithful Kubernetes API server, so
 //!   operators and their tests run with no cluster.
 //!
-//! Later modules (informers, controllers, the manager, leader election, metrics) build on these.
+//! Leader election and metrics are coming next.
 //!
 //! ## A custom resource
 //!
@@ -73,6 +84,10 @@ pub mod queue;
 pub mod testing;
 
 pub use windlass_macros::CustomResource;
+
+/// The attribute that makes `async fn` work in trait impls such as [`controller::Reconciler`],
+/// re-exported so operators need not depend on `async-trait` themselves.
+pub use async_trait::async_trait;
 
 /// What the code `#[derive(CustomResource)]` writes refers to, so its users need not depend on
 /// these crates by name. Not a public API: it may change in any release.

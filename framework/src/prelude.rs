@@ -5,6 +5,9 @@
 //! `_` imports where their method names would clash with windlass's.
 
 pub use crate::CustomResource;
+pub use crate::async_trait;
+pub use crate::controller::{Action, Context, Controller, Reconciler, TerminalError};
+pub use crate::manager::Manager;
 pub use crate::object::{Object, Scheme};
 pub use kube::CustomResourceExt;
 pub use kube::ResourceExt as _;

@@ -33,4 +33,5 @@ pub use predicate::{
     And, AnnotationsChanged, GenerationChanged, LabelsChanged, Not, Or, Predicate,
     ResourceVersionChanged, and, not, or,
 };
+pub(crate) use reconciler::is_conflict;
 pub use reconciler::{Action, FnReconciler, Reconciler, TerminalError, reconciler_fn};

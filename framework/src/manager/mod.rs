@@ -22,7 +22,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::controller::{Controller, Reconciler};
+use crate::deploy::{self, DeployError, Manifests};
 use crate::informer::{Cache, panic_message};
+use crate::rbac::Permission;
 
 /// An error a runnable ends with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -66,6 +68,12 @@ pub trait Runnable: Send + 'static {
         let _ = cache;
     }
 
+    /// What it needs to be allowed to do in the cluster, for the generated roles (see
+    /// [`rbac`](crate::rbac)). Nothing by default.
+    fn permissions(&self) -> Vec<Permission> {
+        Vec::new()
+    }
+
     /// Runs until `ctx.shutdown` is cancelled.
     ///
     /// # Errors
@@ -87,7 +95,12 @@ where
         self.prepare(cache);
     }
 
+    fn permissions(&self) -> Vec<Permission> {
+        Controller::permissions(self)
+    }
+
     async fn run(self: Box<Self>, ctx: RunContext) -> Result<(), BoxError> {
+        self.validate()?;
         (*self).run(ctx.client, ctx.cache, ctx.shutdown).await;
         Ok(())
     }
@@ -276,6 +289,27 @@ impl Manager {
     /// The manager's shared cache.
     pub fn cache(&self) -> &Cache {
         &self.cache
+    }
+
+    /// Everything the manager's runnables need to be allowed to do (see
+    /// [`rbac`](crate::rbac)).
+    pub fn permissions(&self) -> Vec<Permission> {
+        self.runnables
+            .iter()
+            .flat_map(|r| r.permissions())
+            .collect()
+    }
+
+    /// The manifests that install this operator: namespace, CRDs, service account, the
+    /// minimal roles for what its runnables declare, bindings and Deployment (see
+    /// [`deploy`](crate::deploy)). `manager.manifests(&config)?.to_yaml()?` is the whole
+    /// install.
+    ///
+    /// # Errors
+    ///
+    /// As [`Manifests::new`].
+    pub fn manifests(&self, config: &deploy::Config) -> Result<Manifests, DeployError> {
+        Manifests::new(config, &self.permissions())
     }
 
     /// A handle that starts a graceful shutdown.

@@ -4,3 +4,4 @@ mod controller;
 mod derive;
 mod object;
 mod testing;
+mod toolkit;

@@ -285,10 +285,14 @@ where
         if self.cleanup.is_some() {
             verbs.push("patch");
         }
-        let mut out = vec![
-            Permission::of::<K<R>>(None, ns, &verbs),
-            Permission::of::<K<R>>(Some("status"), ns, &["get", "update", "patch"]),
-        ];
+        let mut out = vec![Permission::of::<K<R>>(None, ns, &verbs)];
+        if !rbac::is_builtin_group(&K::<R>::group(&Default::default())) {
+            out.push(Permission::of::<K<R>>(
+                Some("status"),
+                ns,
+                &["get", "update", "patch"],
+            ));
+        }
         if owns {
             out.push(Permission::of::<K<R>>(Some("finalizers"), ns, &["update"]));
         }

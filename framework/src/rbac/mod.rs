@@ -7,7 +7,7 @@
 //! | what | rules |
 //! |---|---|
 //! | its kind | `get`, `list`, `watch`; `patch` too with [cleanup](crate::finalizer) (the finalizer) |
-//! | its kind's `status` | `get`, `update`, `patch` |
+//! | its kind's `status` | `get`, `update`, `patch`, for custom resources (a controller of a built-in kind rarely owns its status; add the rule if yours does) |
 //! | its kind's `finalizers` | `update`, when it owns children (their `blockOwnerDeletion`) |
 //! | each kind it [`owns`](crate::controller::Controller::owns) | `get`, `list`, `watch`, `create`, `update`, `patch`, `delete` |
 //! | each kind it [`watches`](crate::controller::Controller::watches) | `get`, `list`, `watch` |
@@ -110,6 +110,14 @@ pub fn rule(api_group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
         verbs: verbs.iter().map(|s| s.to_string()).collect(),
         ..PolicyRule::default()
     }
+}
+
+/// Whether `group` is one of Kubernetes' own API groups (the core group, `apps`, `batch`,
+/// `autoscaling`, `policy`, or any `*.k8s.io`), as opposed to a custom resource's.
+pub fn is_builtin_group(group: &str) -> bool {
+    group.is_empty()
+        || group.ends_with(".k8s.io")
+        || ["apps", "batch", "autoscaling", "policy"].contains(&group)
 }
 
 /// What publishing events needs: `create` and `patch` on `events` in both API groups, in

@@ -15,21 +15,24 @@
 //! cargo run --example quickstart -- --kubeconfig
 //! ```
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Container, ContainerPort, Service, ServicePort};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{conditions, wait::await_condition};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::info;
+use windlass::client::{WriteError, create_or_patch};
 use windlass::controller::{Action, Context, Controller, Reconciler};
 use windlass::manager::{Config, Manager};
+use windlass::owner::set_controller_reference;
 use windlass::prelude::*;
 
 // ANCHOR: resource
@@ -71,56 +74,93 @@ pub struct WebsiteStatus {
 /// Keeps a Deployment and a Service for every Website.
 struct WebsiteReconciler;
 
+/// What a Website reconcile can fail with.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    /// Writing a child failed (or a child of that name belongs to someone else).
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// Writing the Website's status failed.
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+}
+
 #[windlass::async_trait]
 impl Reconciler for WebsiteReconciler {
     type Object = Website;
-    type Error = kube::Error;
+    type Error = Error;
 
-    async fn reconcile(
-        &self,
-        site: Arc<Website>,
-        ctx: &Context<Website>,
-    ) -> Result<Action, kube::Error> {
+    async fn reconcile(&self, site: Arc<Website>, ctx: &Context<Website>) -> Result<Action, Error> {
         let ns = site.namespace().unwrap_or_else(|| "default".into());
         let name = site.name_any();
-        // The children carry the Website as their controller, so they are garbage collected
-        // with it and their changes bring the controller back here.
-        let owner = site
-            .controller_owner_ref(&())
-            .expect("a stored Website has a uid");
-        let labels =
-            json!({"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "quickstart"});
+        let labels = BTreeMap::from([
+            ("app.kubernetes.io/name".to_string(), name.clone()),
+            (
+                "app.kubernetes.io/managed-by".to_string(),
+                "quickstart".to_string(),
+            ),
+        ]);
 
-        let deployment = json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner]},
-            "spec": {
-                "replicas": site.spec.replicas,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "web", "image": site.spec.image, "ports": [{"containerPort": 80}]}]}
-                }
+        // ANCHOR: children
+        let deployments = Api::<Deployment>::namespaced(ctx.client().clone(), &ns);
+        let mut deployment = Deployment::default();
+        deployment.metadata.name = Some(name.clone());
+        let op = create_or_patch(&deployments, &mut deployment, |d| {
+            // The Website is the Deployment's controller: the Deployment is garbage collected
+            // with it, its changes bring the controller back here, and a Deployment of the
+            // same name that belongs to something else is left alone (an error).
+            set_controller_reference(site.as_ref(), d)?;
+            d.spec.replicas = Some(site.spec.replicas);
+            d.spec.selector.match_labels = Some(labels.clone());
+            let template = &mut d.spec.template;
+            template.metadata.get_or_insert_default().labels = Some(labels.clone());
+            let pod = template.spec.get_or_insert_default();
+            // Set the fields this operator owns, one by one: the API server fills in defaults
+            // (imagePullPolicy, ...) that replacing the whole container would clear every time.
+            if !pod.containers.iter().any(|c| c.name == "web") {
+                pod.containers.push(Container {
+                    name: "web".into(),
+                    ports: Some(vec![ContainerPort {
+                        container_port: 80,
+                        ..ContainerPort::default()
+                    }]),
+                    ..Container::default()
+                });
             }
-        });
-        ensure(
-            Api::<Deployment>::namespaced(ctx.client().clone(), &ns),
-            &name,
-            deployment,
-        )
+            for web in pod.containers.iter_mut().filter(|c| c.name == "web") {
+                web.image = Some(site.spec.image.clone());
+            }
+            Ok(())
+        })
         .await?;
+        if op.changed() {
+            let note = format!("{op} Deployment {name} ({} replicas)", site.spec.replicas);
+            ctx.recorder()
+                .normal(site.as_ref(), "Deployed", "Deploy", &note)
+                .await;
+            info!(kind = "Deployment", %name, %op, "wrote");
+        }
+        // ANCHOR_END: children
 
-        let service = json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner]},
-            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 80}]}
-        });
-        ensure(
-            Api::<Service>::namespaced(ctx.client().clone(), &ns),
-            &name,
-            service,
-        )
+        let services = Api::<Service>::namespaced(ctx.client().clone(), &ns);
+        let mut service = Service::default();
+        service.metadata.name = Some(name.clone());
+        let op = create_or_patch(&services, &mut service, |s| {
+            set_controller_reference(site.as_ref(), s)?;
+            let spec = s.spec.get_or_insert_default();
+            spec.selector = Some(labels.clone());
+            if spec.ports.is_none() {
+                spec.ports = Some(vec![ServicePort {
+                    port: 80,
+                    ..ServicePort::default()
+                }]);
+            }
+            Ok(())
+        })
         .await?;
+        if op.changed() {
+            info!(kind = "Service", %name, %op, "wrote");
+        }
 
         let status = WebsiteStatus {
             phase: "Ready".into(),
@@ -128,6 +168,7 @@ impl Reconciler for WebsiteReconciler {
             service: name.clone(),
             observed_generation: site.metadata.generation.unwrap_or_default(),
         };
+        // The cached Website says whether the status is already right: no request if it is.
         if site.status.as_ref() != Some(&status) {
             let websites = Api::<Website>::namespaced(ctx.client().clone(), &ns);
             websites
@@ -141,31 +182,6 @@ impl Reconciler for WebsiteReconciler {
         }
         Ok(Action::await_change())
     }
-}
-
-/// Creates the object, or merges the desired fields into it when it exists. A merge that
-/// changes nothing is a no-op on the server, so a reconcile that finds everything in place
-/// writes nothing.
-async fn ensure<K>(api: Api<K>, name: &str, desired: serde_json::Value) -> Result<(), kube::Error>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + Serialize
-        + std::fmt::Debug,
-{
-    match api.get_opt(name).await? {
-        None => {
-            let obj: K = serde_json::from_value(desired).map_err(kube::Error::SerdeError)?;
-            api.create(&PostParams::default(), &obj).await?;
-            info!(kind = %K::kind(&()), %name, "created");
-        }
-        Some(_) => {
-            api.patch(name, &PatchParams::default(), &Patch::Merge(desired))
-                .await?;
-        }
-    }
-    Ok(())
 }
 // ANCHOR_END: reconciler
 

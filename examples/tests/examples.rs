@@ -1,0 +1,105 @@
+//! Every example runs to completion against the embedded API server and exits 0.
+//!
+//! `cargo test` builds the examples next to this test's own binary (in `target/<profile>/
+//! examples/`); each is run with a bounded wait, and its output is checked for what the example
+//! promises to show. A new example must be added to `EXAMPLES`, which a test checks against the
+//! files in `examples/examples/`.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Each example and a line its output must contain.
+const EXAMPLES: &[(&str, &str)] = &[
+    ("quickstart", "its deployment was garbage collected with it"),
+    ("workqueue", "queue shut down and drained"),
+    ("test_server", "second create: 409"),
+    ("custom_resource", "ready"),
+    ("crdgen", "kind: CustomResourceDefinition"),
+];
+
+fn example_path(name: &str) -> PathBuf {
+    // This test runs as target/<profile>/deps/examples-<hash>; the examples are built into
+    // target/<profile>/examples/.
+    let exe = std::env::current_exe().expect("the test knows where it is");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn run(name: &str) -> (bool, String) {
+    let path = example_path(name);
+    assert!(
+        path.is_file(),
+        "example {name} was not built at {}",
+        path.display()
+    );
+    let child = Command::new(&path)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the example starts");
+    let id = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(output) => {
+            let output = output.expect("the example finishes");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            (output.status.success(), text)
+        }
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &id.to_string()])
+                .status();
+            panic!("example {name} did not finish within 120 s");
+        }
+    }
+}
+
+#[test]
+fn every_example_runs_to_completion_and_shows_what_it_promises() {
+    for (name, expected) in EXAMPLES {
+        let (ok, output) = run(name);
+        assert!(ok, "example {name} failed:\n{output}");
+        assert!(
+            output.contains(expected),
+            "example {name} did not print {expected:?}:\n{output}"
+        );
+    }
+}
+
+#[test]
+fn every_example_file_is_listed_here() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("examples/examples exists")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".rs"))
+                .map(String::from)
+        })
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = EXAMPLES.iter().map(|(n, _)| n.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        files, listed,
+        "add new examples to EXAMPLES in examples/tests/examples.rs"
+    );
+}

@@ -22,7 +22,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::info;
-use windlass::client::{DEFAULT_RETRY, WriteError, create_or_patch, retry_on_conflict};
+use windlass::apply::{DEFAULT_RETRY, WriteError, create_or_patch, retry_on_conflict};
 use windlass::condition::{self, ConditionStatus, ConditionType};
 use windlass::controller::{Action, Context, Controller, Reconciler};
 use windlass::manager::Manager;

@@ -29,7 +29,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::info;
-use windlass::client::{WriteError, create_or_patch};
+use windlass::apply::{WriteError, create_or_patch};
 use windlass::controller::{Action, Context, Controller, Reconciler};
 use windlass::manager::{Config, Manager};
 use windlass::owner::set_controller_reference;

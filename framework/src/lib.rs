@@ -74,21 +74,23 @@
 //! |---|---|
 //! | `testing` | [`testing`]: an in-process Kubernetes API server for tests, with fault injection |
 
-pub mod client;
-pub mod condition;
 pub mod controller;
-pub mod deploy;
-pub mod events;
-pub mod finalizer;
 pub mod informer;
 pub mod manager;
 pub mod object;
-pub mod owner;
 pub mod prelude;
 pub mod queue;
-pub mod rbac;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+// The operator toolkit: what a reconciler uses to do its job, and what installs the operator.
+pub mod apply;
+pub mod condition;
+pub mod deploy;
+pub mod events;
+pub mod finalizer;
+pub mod owner;
+pub mod rbac;
 
 pub use windlass_macros::CustomResource;
 

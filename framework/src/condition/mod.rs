@@ -50,7 +50,7 @@
 //! assert_eq!(conditions[0].observed_generation, Some(3));
 //! ```
 //!
-//! This module does not write the status; see [`client`](crate::client).
+//! This module does not write the status; see [`apply`](crate::apply).
 
 use std::fmt;
 

@@ -13,7 +13,7 @@ use super::context::{EventKind, ReconcileReason, Related};
 use super::enqueue::Enqueuer;
 use super::predicate::Predicate;
 use super::reconciler::Reconciler;
-use crate::finalizer::{Cleanup, CleanupFn, finalizer_name};
+use crate::finalizer::{Cleanup, Finalized, finalizer_name};
 use crate::informer::{Cache, Cacheable, EventHandler, InformerConfig, ObjectKey, namespaced};
 use crate::queue::Priority;
 use crate::rbac::{self, Permission};
@@ -82,7 +82,7 @@ pub struct Controller<R: Reconciler> {
     pub(crate) max_concurrent: usize,
     pub(crate) resync: Option<Duration>,
     pub(crate) timeout: Option<Duration>,
-    pub(crate) cleanup: Option<CleanupFn<R::Object, R::Error>>,
+    pub(crate) cleanup: bool,
     pub(crate) record_events: bool,
     pub(crate) extra_permissions: Vec<Permission>,
 }
@@ -95,7 +95,7 @@ impl<R: Reconciler> fmt::Debug for Controller<R> {
             .field("max_concurrent", &self.max_concurrent)
             .field("resync", &self.resync)
             .field("timeout", &self.timeout)
-            .field("cleanup", &self.cleanup.is_some())
+            .field("cleanup", &self.cleanup)
             .field("record_events", &self.record_events)
             .finish()
     }
@@ -117,7 +117,7 @@ where
             max_concurrent: DEFAULT_MAX_CONCURRENT_RECONCILES,
             resync: None,
             timeout: None,
-            cleanup: None,
+            cleanup: false,
             record_events: true,
             extra_permissions: Vec::new(),
         }
@@ -226,36 +226,34 @@ where
     /// Runs the reconciler's [`Cleanup`] when an object is deleted, holding the object with a
     /// finalizer until cleanup succeeds (see [`finalizer`](crate::finalizer)). The finalizer
     /// is named after the controller: [`finalizer`](Self::finalizer) tells which.
+    ///
+    /// The controller then runs [`Finalized<R>`](Finalized), which manages the finalizer
+    /// around `R`'s reconcile and cleanup; everything configured so far is kept.
     #[must_use]
-    pub fn with_cleanup(mut self) -> Self
+    pub fn with_cleanup(self) -> Controller<Finalized<R>>
     where
         R: Cleanup,
     {
-        self.cleanup = Some(crate::finalizer::erase(self.reconciler.clone()));
-        self
+        Controller {
+            reconciler: Arc::new(Finalized::new(self.reconciler)),
+            name: self.name,
+            informer: self.informer,
+            predicates: self.predicates,
+            sources: self.sources,
+            max_concurrent: self.max_concurrent,
+            resync: self.resync,
+            timeout: self.timeout,
+            cleanup: true,
+            record_events: self.record_events,
+            extra_permissions: self.extra_permissions,
+        }
     }
 
     /// The finalizer the controller manages, when it has [cleanup](Self::with_cleanup):
-    /// `<group of its kind>/<controller name>` (see
-    /// [`finalizer_name`](crate::finalizer::finalizer_name)).
+    /// [`finalizer_name`] of its kind's group and its name.
     pub fn finalizer(&self) -> Option<String> {
         self.cleanup
-            .as_ref()
-            .map(|_| finalizer_name(&R::Object::group(&Default::default()), &self.name))
-    }
-
-    /// Checks what can only be checked once the builder is complete: the finalizer's name.
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        if let Some(finalizer) = self.finalizer()
-            && let Some(why) = crate::finalizer::invalid_finalizer_name(&finalizer)
-        {
-            return Err(format!(
-                "controller {:?} cannot manage the finalizer {finalizer:?}: {why}; \
-                 rename the controller (Controller::name)",
-                self.name
-            ));
-        }
-        Ok(())
+            .then(|| finalizer_name(&R::Object::group(&Default::default()), &self.name))
     }
 
     /// Whether [`Context::recorder`](super::Context::recorder) publishes events (default:
@@ -282,7 +280,7 @@ where
         let ns = self.informer.namespace.as_deref();
         let owns = self.sources.iter().any(|s| s.owns_children());
         let mut verbs = rbac::READ.to_vec();
-        if self.cleanup.is_some() {
+        if self.cleanup {
             verbs.push("patch");
         }
         let mut out = vec![Permission::of::<K<R>>(None, ns, &verbs)];

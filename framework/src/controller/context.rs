@@ -8,7 +8,7 @@ use std::sync::Arc;
 use kube::{Api, Client};
 use serde::Serialize;
 
-use crate::client::{Operation, WriteError};
+use crate::apply::{Operation, WriteError};
 use crate::events::Recorder;
 use crate::informer::{Cache, ObjectKey};
 use crate::object::Object;
@@ -194,32 +194,32 @@ impl<K> Context<K> {
     }
 
     /// Server-side applies `desired` with the controller's field manager, skipping the write
-    /// when it already owns exactly that state: [`client::apply`](crate::client::apply).
+    /// when it already owns exactly that state: [`apply::apply`](crate::apply::apply).
     ///
     /// # Errors
     ///
-    /// As [`client::apply`](crate::client::apply).
+    /// As [`apply::apply`](crate::apply::apply).
     pub async fn apply<O: Object>(
         &self,
         api: &Api<O>,
         desired: &O,
     ) -> Result<(O, Operation), WriteError> {
-        crate::client::apply(api, desired, self.field_manager()).await
+        crate::apply::apply(api, desired, self.field_manager()).await
     }
 
     /// Server-side applies `status` as the status of the object `name` with the controller's
     /// field manager, skipping the write when it already owns exactly that status:
-    /// [`client::apply_status`](crate::client::apply_status).
+    /// [`apply::apply_status`](crate::apply::apply_status).
     ///
     /// # Errors
     ///
-    /// As [`client::apply_status`](crate::client::apply_status).
+    /// As [`apply::apply_status`](crate::apply::apply_status).
     pub async fn apply_status<O: Object, S: Serialize>(
         &self,
         api: &Api<O>,
         name: &str,
         status: &S,
     ) -> Result<(O, Operation), WriteError> {
-        crate::client::apply_status(api, name, status, self.field_manager()).await
+        crate::apply::apply_status(api, name, status, self.field_manager()).await
     }
 }

@@ -16,8 +16,6 @@ use super::builder::{Controller, PrimaryHandler};
 use super::context::{Context, ReconcileReason, Shared};
 use super::enqueue::Enqueuer;
 use super::reconciler::{Action, Next, Reconciler, chain, is_conflict, is_terminal};
-use crate::events::Recorder;
-use crate::finalizer::{Failure, FinalizerError, Finalizing};
 use crate::informer::{Cache, Informer, ObjectKey, panic_message};
 use crate::queue::{Priority, WorkQueue, default_controller_rate_limiter};
 
@@ -25,7 +23,6 @@ use crate::queue::{Priority, WorkQueue, default_controller_rate_limiter};
 enum Outcome<E> {
     Done(Action),
     Failed(E),
-    FinalizerFailed(FinalizerError),
     Panicked(String),
     TimedOut(Duration),
 }
@@ -44,29 +41,9 @@ struct Worker<R: Reconciler> {
     enqueuer: Arc<Enqueuer>,
     primary: Arc<Informer<R::Object>>,
     timeout: Option<Duration>,
-    finalizing: Option<Finalizing<R::Object, R::Error>>,
 }
 
-impl<R: Reconciler> Worker<R>
-where
-    <R::Object as kube::Resource>::DynamicType: Default,
-{
-    /// Reconciles `obj`, or, with cleanup, manages the finalizer around reconcile and cleanup.
-    async fn step(
-        &self,
-        obj: Arc<R::Object>,
-        ctx: &Context<R::Object>,
-    ) -> Result<Action, Failure<R::Error>> {
-        match &self.finalizing {
-            Some(finalizing) => finalizing.run(self.reconciler.as_ref(), obj, ctx).await,
-            None => self
-                .reconciler
-                .reconcile(obj, ctx)
-                .await
-                .map_err(Failure::Reconciler),
-        }
-    }
-
+impl<R: Reconciler> Worker<R> {
     async fn process(&self, key: ObjectKey) {
         let queue = &self.enqueuer.queue;
         let reason = self.enqueuer.take_reason(&key);
@@ -87,7 +64,7 @@ where
             attempt,
         );
         let outcome = async {
-            let run = AssertUnwindSafe(self.step(obj.clone(), &ctx)).catch_unwind();
+            let run = AssertUnwindSafe(self.reconciler.reconcile(obj.clone(), &ctx)).catch_unwind();
             let result = match self.timeout {
                 Some(t) => match tokio::time::timeout(t, run).await {
                     Ok(r) => r,
@@ -97,8 +74,7 @@ where
             };
             match result {
                 Ok(Ok(action)) => Outcome::Done(action),
-                Ok(Err(Failure::Reconciler(e))) => Outcome::Failed(e),
-                Ok(Err(Failure::Finalizer(e))) => Outcome::FinalizerFailed(e),
+                Ok(Err(e)) => Outcome::Failed(e),
                 Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
             }
         }
@@ -129,14 +105,6 @@ where
                     self.retry(&key, attempt);
                 }
             },
-            Outcome::FinalizerFailed(error) if error.is_race() => {
-                tracing::debug!(error = %display_chain(&error), "the object changed meanwhile; retrying");
-                self.retry(&key, attempt);
-            }
-            Outcome::FinalizerFailed(error) => {
-                tracing::error!(error = %display_chain(&error), "finalizer update failed; retrying with backoff");
-                self.retry(&key, attempt);
-            }
             Outcome::Panicked(message) => {
                 tracing::error!(panic = %message, "reconcile panicked; retrying with backoff");
                 self.retry(&key, attempt);
@@ -250,14 +218,10 @@ where
         tracing::info!(controller = %self.name, workers = self.max_concurrent, "caches synced; starting workers");
 
         let recorder = if self.record_events {
-            Recorder::new(client.clone(), &self.name)
+            crate::events::Recorder::new(client.clone(), &self.name)
         } else {
-            Recorder::disabled(&self.name)
+            crate::events::Recorder::disabled(&self.name)
         };
-        let finalizing = self
-            .finalizer()
-            .zip(self.cleanup.clone())
-            .map(|(name, cleanup)| Finalizing { name, cleanup });
         let shared = Arc::new(Shared {
             client,
             cache,
@@ -270,7 +234,6 @@ where
             enqueuer: enqueuer.clone(),
             primary: primary.clone(),
             timeout: self.timeout,
-            finalizing,
         });
         let mut tasks = JoinSet::new();
         for _ in 0..self.max_concurrent {

@@ -1,18 +1,17 @@
-//! The [`Cleanup`] trait, and the step that runs either reconcile or cleanup for an object of
-//! a controller that has one, managing its finalizer on the way.
+//! The [`Cleanup`] trait, and [`Finalized`]: the reconciler a controller with cleanup runs,
+//! which manages the finalizer around the user's reconcile and cleanup.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::future::BoxFuture;
-use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use super::contains_finalizer;
+use super::{contains_finalizer, finalizer_name};
 use crate::controller::{Action, Context, Reconciler};
-use crate::informer::{Cacheable, namespaced};
+use crate::informer::namespaced;
 
 /// What a cleanup step reports when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,103 +81,126 @@ pub trait Cleanup: Reconciler {
     ) -> Result<CleanupStatus, Self::Error>;
 }
 
-/// A reconciler's cleanup, with its type erased so the controller need not require
-/// [`Cleanup`] of every reconciler.
-pub(crate) type CleanupFn<K, E> = Arc<
-    dyn for<'a> Fn(Arc<K>, &'a Context<K>) -> BoxFuture<'a, Result<CleanupStatus, E>> + Send + Sync,
->;
-
-/// The cleanup of reconciler `reconciler`, erased.
-pub(crate) fn erase<R: Cleanup>(reconciler: Arc<R>) -> CleanupFn<R::Object, R::Error> {
-    Arc::new(move |obj, ctx| {
-        let reconciler = reconciler.clone();
-        Box::pin(async move { reconciler.cleanup(obj, ctx).await })
-    })
-}
-
-/// A finalizer patch that failed.
+/// What a controller with cleanup can fail with: the reconciler's own error, or a failure
+/// to add or remove the finalizer.
+///
+/// The reconciler's error is wrapped transparently: it prints the same, and a
+/// [`TerminalError`](crate::controller::TerminalError) or a 409 Conflict in its chain is
+/// still found.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum FinalizerError {
-    /// Adding the finalizer failed.
+#[non_exhaustive]
+pub enum CleanupError<E> {
+    /// What the reconciler's `reconcile` or `cleanup` returned.
+    #[error(transparent)]
+    Reconciler(E),
+    /// Adding the finalizer failed; the object was not reconciled.
     #[error("adding finalizer {name}")]
-    Add {
+    AddFinalizer {
+        /// The finalizer.
         name: String,
+        /// The API server's answer.
         #[source]
         source: kube::Error,
     },
     /// Removing the finalizer after a successful cleanup failed; cleanup runs again.
     #[error("removing finalizer {name} after cleanup")]
-    Remove {
+    RemoveFinalizer {
+        /// The finalizer.
         name: String,
+        /// The API server's answer.
         #[source]
         source: kube::Error,
     },
 }
 
-impl FinalizerError {
-    /// Whether the object changed between the read and the patch (a failed `test`, which the
-    /// API server answers 422, or a 409): expected under concurrent writers, so retried
-    /// quietly.
-    pub(crate) fn is_race(&self) -> bool {
-        let (FinalizerError::Add { source, .. } | FinalizerError::Remove { source, .. }) = self;
-        matches!(source, kube::Error::Api(s) if s.code == 422 || s.code == 409)
+/// A reconciler with [`Cleanup`], run behind the finalizer it needs: what
+/// [`Controller::with_cleanup`](crate::controller::Controller::with_cleanup) makes of one.
+///
+/// For an object that is not being deleted, it adds the finalizer (if missing) and then
+/// reconciles the object as patched; for an object being deleted that carries the finalizer,
+/// it runs cleanup and removes the finalizer once cleanup is done; an object being deleted
+/// without it (cleanup already done, other finalizers still pending) is left alone. The
+/// finalizer is [`finalizer_name`] of the kind's group and the controller's name.
+pub struct Finalized<R> {
+    inner: Arc<R>,
+}
+
+impl<R> Finalized<R> {
+    pub(crate) fn new(inner: Arc<R>) -> Self {
+        Self { inner }
+    }
+
+    /// The reconciler inside.
+    pub fn inner(&self) -> &R {
+        &self.inner
     }
 }
 
-/// What failed in one pass of a controller with cleanup.
-#[derive(Debug)]
-pub(crate) enum Failure<E> {
-    /// The reconciler's `reconcile` or `cleanup`.
-    Reconciler(E),
-    /// Managing the finalizer.
-    Finalizer(FinalizerError),
+impl<R> std::fmt::Debug for Finalized<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finalized").finish_non_exhaustive()
+    }
 }
 
-/// The finalizer a controller manages, and the cleanup it runs.
-pub(crate) struct Finalizing<K, E> {
-    pub(crate) name: String,
-    pub(crate) cleanup: CleanupFn<K, E>,
+/// Whether a patch failed because the object changed since it was read: a failed JSON patch
+/// `test` (422) or a 409. Expected under concurrent writers of the finalizer list.
+fn changed_meanwhile(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(s) if s.code == 422 || s.code == 409)
 }
 
-impl<K, E> Finalizing<K, E>
+#[async_trait]
+impl<R> Reconciler for Finalized<R>
 where
-    K: Cacheable,
-    K::DynamicType: Default,
+    R: Cleanup,
+    <R::Object as Resource>::DynamicType: Default,
 {
-    /// One pass over `obj`: add the finalizer and reconcile, or clean up and remove it.
-    pub(crate) async fn run<R>(
+    type Object = R::Object;
+    type Error = CleanupError<R::Error>;
+
+    async fn reconcile(
         &self,
-        reconciler: &R,
-        obj: Arc<K>,
-        ctx: &Context<K>,
-    ) -> Result<Action, Failure<E>>
-    where
-        R: Reconciler<Object = K, Error = E>,
-    {
-        let has = contains_finalizer(obj.as_ref(), &self.name);
+        obj: Arc<R::Object>,
+        ctx: &Context<R::Object>,
+    ) -> Result<Action, Self::Error> {
+        let name = finalizer_name(&R::Object::group(&Default::default()), ctx.controller());
+        let has = contains_finalizer(obj.as_ref(), &name);
         let deleting = obj.meta().deletion_timestamp.is_some();
         match (deleting, has) {
-            (false, true) => reconciler
+            (false, true) => self
+                .inner
                 .reconcile(obj, ctx)
                 .await
-                .map_err(Failure::Reconciler),
+                .map_err(CleanupError::Reconciler),
             (false, false) => {
                 // Added before reconcile acts, so nothing it creates can outlive the object
-                // without cleanup knowing about it.
-                let patched = self.add(ctx, &obj).await.map_err(Failure::Finalizer)?;
-                reconciler
+                // without cleanup hearing of it.
+                let patched = match add(ctx, &obj, &name).await {
+                    Ok(patched) => patched,
+                    Err(e) if changed_meanwhile(&e) => {
+                        tracing::debug!(finalizer = %name, "the finalizers changed meanwhile; retrying");
+                        return Ok(Action::requeue_with_backoff());
+                    }
+                    Err(source) => return Err(CleanupError::AddFinalizer { name, source }),
+                };
+                self.inner
                     .reconcile(Arc::new(patched), ctx)
                     .await
-                    .map_err(Failure::Reconciler)
+                    .map_err(CleanupError::Reconciler)
             }
-            (true, true) => match (self.cleanup)(obj.clone(), ctx)
+            (true, true) => match self
+                .inner
+                .cleanup(obj.clone(), ctx)
                 .await
-                .map_err(Failure::Reconciler)?
+                .map_err(CleanupError::Reconciler)?
             {
-                CleanupStatus::Done => {
-                    self.remove(ctx, &obj).await.map_err(Failure::Finalizer)?;
-                    Ok(Action::await_change())
-                }
+                CleanupStatus::Done => match remove(ctx, &obj, &name).await {
+                    Ok(()) => Ok(Action::await_change()),
+                    Err(e) if changed_meanwhile(&e) => {
+                        tracing::debug!(finalizer = %name, "the finalizers changed meanwhile; retrying");
+                        Ok(Action::requeue_with_backoff())
+                    }
+                    Err(source) => Err(CleanupError::RemoveFinalizer { name, source }),
+                },
                 CleanupStatus::RequeueAfter(after) => Ok(Action::requeue(after)),
             },
             // Being deleted and our part is done: other finalizers hold the object.
@@ -186,74 +208,93 @@ where
         }
     }
 
-    /// The API of `obj`'s kind, in its namespace. Dynamic, because kube's typed constructors
-    /// want the kind's scope known at compile time and `K` is any cacheable kind.
-    fn api(ctx: &Context<K>, obj: &K) -> Api<DynamicObject> {
-        let resource = ApiResource::erase::<K>(&K::DynamicType::default());
-        match obj.namespace() {
-            Some(ns) if namespaced::<K>() => {
-                Api::namespaced_with(ctx.client().clone(), &ns, &resource)
-            }
-            _ => Api::all_with(ctx.client().clone(), &resource),
+    fn on_error(
+        &self,
+        obj: &Arc<R::Object>,
+        error: &Self::Error,
+        attempt: u32,
+        ctx: &Context<R::Object>,
+    ) -> Option<Action> {
+        match error {
+            CleanupError::Reconciler(e) => self.inner.on_error(obj, e, attempt, ctx),
+            _ => None,
         }
     }
+}
 
-    /// Adds the finalizer with a JSON patch that first tests the list it read, as
-    /// kube-runtime's helper does: the API server does not deduplicate finalizers, and a
-    /// plain merge would overwrite a finalizer someone else added meanwhile.
-    async fn add(&self, ctx: &Context<K>, obj: &K) -> Result<K, FinalizerError> {
-        let patch = match &obj.meta().finalizers {
-            // A `test` of an absent member against null succeeds on the API server.
-            None => json!([
-                {"op": "test", "path": "/metadata/finalizers", "value": null},
-                {"op": "add", "path": "/metadata/finalizers", "value": [self.name]},
-            ]),
-            Some(current) => json!([
-                {"op": "test", "path": "/metadata/finalizers", "value": current},
-                {"op": "add", "path": "/metadata/finalizers/-", "value": self.name},
-            ]),
-        };
-        self.patch(ctx, obj, patch)
-            .await
-            .map_err(|source| FinalizerError::Add {
-                name: self.name.clone(),
-                source,
-            })
+/// The API of `obj`'s kind, in its namespace. Dynamic, because kube's typed constructors
+/// want the kind's scope known at compile time, and `K` is any cacheable kind.
+fn api<K>(ctx: &Context<K>, obj: &K) -> Api<DynamicObject>
+where
+    K: Resource + 'static,
+    K::DynamicType: Default,
+{
+    let resource = ApiResource::erase::<K>(&K::DynamicType::default());
+    match obj.namespace() {
+        Some(ns) if namespaced::<K>() => Api::namespaced_with(ctx.client().clone(), &ns, &resource),
+        _ => Api::all_with(ctx.client().clone(), &resource),
     }
+}
 
-    /// Removes the finalizer by index, testing that the index still holds it (finalizers are
-    /// removed concurrently by their controllers, shifting the indexes).
-    async fn remove(&self, ctx: &Context<K>, obj: &K) -> Result<K, FinalizerError> {
-        let index = obj
-            .finalizers()
-            .iter()
-            .position(|f| *f == self.name)
-            .unwrap_or_default();
-        let path = format!("/metadata/finalizers/{index}");
-        let patch = json!([
-            {"op": "test", "path": path, "value": self.name},
-            {"op": "remove", "path": path},
-        ]);
-        self.patch(ctx, obj, patch)
-            .await
-            .map_err(|source| FinalizerError::Remove {
-                name: self.name.clone(),
-                source,
-            })
-    }
+async fn patch<K>(ctx: &Context<K>, obj: &K, patch: serde_json::Value) -> Result<K, kube::Error>
+where
+    K: Resource + serde::de::DeserializeOwned + 'static,
+    K::DynamicType: Default,
+{
+    let patch = Patch::<()>::Json(serde_json::from_value(patch).map_err(kube::Error::SerdeError)?);
+    let patched = api(ctx, obj)
+        .patch(&obj.name_any(), &PatchParams::default(), &patch)
+        .await?;
+    let value = serde_json::to_value(patched).map_err(kube::Error::SerdeError)?;
+    serde_json::from_value(value).map_err(kube::Error::SerdeError)
+}
 
-    async fn patch(
-        &self,
-        ctx: &Context<K>,
-        obj: &K,
-        patch: serde_json::Value,
-    ) -> Result<K, kube::Error> {
-        let patch =
-            Patch::<()>::Json(serde_json::from_value(patch).map_err(kube::Error::SerdeError)?);
-        let patched = Self::api(ctx, obj)
-            .patch(&obj.name_any(), &PatchParams::default(), &patch)
-            .await?;
-        let value = serde_json::to_value(patched).map_err(kube::Error::SerdeError)?;
-        serde_json::from_value(value).map_err(kube::Error::SerdeError)
-    }
+/// Adds the finalizer with a JSON patch that first tests the list it read, as kube-runtime's
+/// helper does: the API server does not deduplicate finalizers, and a plain merge would
+/// overwrite a finalizer someone else added meanwhile.
+async fn add<K>(ctx: &Context<K>, obj: &K, name: &str) -> Result<K, kube::Error>
+where
+    K: Resource + serde::de::DeserializeOwned + 'static,
+    K::DynamicType: Default,
+{
+    let ops = match &obj.meta().finalizers {
+        // A `test` of an absent member against null succeeds on the API server.
+        None => json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [name]},
+        ]),
+        Some(current) => json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": current},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": name},
+        ]),
+    };
+    patch(ctx, obj, ops).await
+}
+
+/// Removes the finalizer by index, testing that the index still holds it (other controllers
+/// remove their finalizers concurrently, shifting the indexes).
+async fn remove<K>(ctx: &Context<K>, obj: &K, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource + serde::de::DeserializeOwned + 'static,
+    K::DynamicType: Default,
+{
+    let index = obj
+        .finalizers()
+        .iter()
+        .position(|f| f == name)
+        .unwrap_or_default();
+    let path = format!("/metadata/finalizers/{index}");
+    let ops = json!([
+        {"op": "test", "path": path, "value": name},
+        {"op": "remove", "path": path},
+    ]);
+    // The answer may be the object's last state or, once it is gone, nothing worth decoding.
+    api(ctx, obj)
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::<()>::Json(serde_json::from_value(ops).map_err(kube::Error::SerdeError)?),
+        )
+        .await
+        .map(drop)
 }

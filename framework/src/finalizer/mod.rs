@@ -36,8 +36,7 @@
 
 mod cleanup;
 
-pub use cleanup::{Cleanup, CleanupStatus};
-pub(crate) use cleanup::{CleanupFn, Failure, FinalizerError, Finalizing, erase};
+pub use cleanup::{Cleanup, CleanupError, CleanupStatus, Finalized};
 
 use kube::Resource;
 
@@ -46,8 +45,13 @@ use kube::Resource;
 pub const CORE_FINALIZER_DOMAIN: &str = "windlass.rs";
 
 /// The finalizer a controller named `controller` manages for objects of the API group `group`:
-/// `<group>/<controller>` (`windlass.rs/<controller>` for the core group), or `controller`
-/// itself when it already is a qualified name with a `/`.
+/// `<group>/<controller>`, or `windlass.rs/<controller>` for the core group (which has no
+/// domain of its own).
+///
+/// The controller's name is made into a valid name part: characters other than ASCII
+/// alphanumerics, `-`, `_` and `.` become `-`, it starts and ends with an alphanumeric, and it
+/// is at most 63 characters long. So any controller name gives a finalizer the API server
+/// accepts (API groups are DNS subdomains already).
 ///
 /// Renaming a controller renames its finalizer; objects that still carry the old one keep it
 /// (and cannot be deleted) until it is removed by hand.
@@ -57,58 +61,29 @@ pub const CORE_FINALIZER_DOMAIN: &str = "windlass.rs";
 ///
 /// assert_eq!(finalizer_name("example.com", "backup"), "example.com/backup");
 /// assert_eq!(finalizer_name("", "configmap"), "windlass.rs/configmap");
-/// assert_eq!(finalizer_name("example.com", "acme.io/cleanup"), "acme.io/cleanup");
+/// assert_eq!(finalizer_name("example.com", "Backup Service"), "example.com/Backup-Service");
 /// ```
 pub fn finalizer_name(group: &str, controller: &str) -> String {
-    if controller.contains('/') {
-        return controller.to_string();
-    }
     let domain = if group.is_empty() {
         CORE_FINALIZER_DOMAIN
     } else {
         group
     };
-    format!("{domain}/{controller}")
-}
-
-/// Why `name` is not a valid finalizer name, if it is not: the API server wants a qualified
-/// name (`prefix/name`, the prefix a DNS subdomain, the name at most 63 alphanumerics, `-`,
-/// `_` or `.`, starting and ending alphanumeric) and warns about names without a prefix.
-pub(crate) fn invalid_finalizer_name(name: &str) -> Option<String> {
-    let Some((prefix, local)) = name.split_once('/') else {
-        return Some("a finalizer needs a domain prefix, as in example.com/cleanup".into());
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let local: String = controller
+        .chars()
+        .map(|c| if allowed(c) { c } else { '-' })
+        .collect();
+    let mut local = local.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if local.len() > 63 {
+        local = local[..63].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    }
+    let local = if local.is_empty() {
+        "controller"
+    } else {
+        local
     };
-    let subdomain_ok = !prefix.is_empty()
-        && prefix.len() <= 253
-        && prefix.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        });
-    if !subdomain_ok {
-        return Some(format!(
-            "the prefix {prefix:?} is not a DNS subdomain (lowercase alphanumerics, '-' and '.')"
-        ));
-    }
-    let edge_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
-    let local_ok = !local.is_empty()
-        && local.len() <= 63
-        && edge_ok(local.bytes().next())
-        && edge_ok(local.bytes().last())
-        && local
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if !local_ok {
-        return Some(format!(
-            "the name part {local:?} must be 1 to 63 alphanumerics, '-', '_' or '.', \
-             starting and ending with an alphanumeric"
-        ));
-    }
-    None
+    format!("{domain}/{local}")
 }
 
 /// Whether `obj` carries the finalizer `name` (controller-runtime's `ContainsFinalizer`).
@@ -153,18 +128,70 @@ mod tests {
 
     use super::*;
 
+    /// Why `name` is not a valid finalizer name, if it is not: the API server wants a
+    /// qualified name (`prefix/name`, the prefix a DNS subdomain, the name at most 63
+    /// alphanumerics, `-`, `_` or `.`, starting and ending alphanumeric).
+    fn invalid_finalizer_name(name: &str) -> Option<String> {
+        let Some((prefix, local)) = name.split_once('/') else {
+            return Some("a finalizer needs a domain prefix, as in example.com/cleanup".into());
+        };
+        let subdomain_ok = !prefix.is_empty()
+            && prefix.len() <= 253
+            && prefix.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            });
+        if !subdomain_ok {
+            return Some(format!("the prefix {prefix:?} is not a DNS subdomain"));
+        }
+        let edge_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+        let local_ok = !local.is_empty()
+            && local.len() <= 63
+            && edge_ok(local.bytes().next())
+            && edge_ok(local.bytes().last())
+            && local
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !local_ok {
+            return Some(format!("the name part {local:?} is not valid"));
+        }
+        None
+    }
+
     #[test]
     fn a_controller_finalizer_is_qualified_by_its_group_or_windlass() {
         assert_eq!(finalizer_name("apps", "deploys"), "apps/deploys");
         assert_eq!(finalizer_name("", "configmap"), "windlass.rs/configmap");
-        assert_eq!(
-            invalid_finalizer_name(&finalizer_name("", "configmap")),
-            None
-        );
     }
 
     #[test]
-    fn invalid_finalizer_names_are_explained() {
+    fn any_controller_name_makes_a_valid_finalizer() {
+        let long = "x".repeat(70);
+        let long_expected = format!("windlass.rs/{}", "x".repeat(63));
+        for (controller, expected) in [
+            ("backup service", "windlass.rs/backup-service"),
+            ("acme.io/cleanup", "windlass.rs/acme.io-cleanup"),
+            ("-- \u{e9}moji \u{2713} --", "windlass.rs/moji"),
+            ("///", "windlass.rs/controller"),
+            ("", "windlass.rs/controller"),
+            (long.as_str(), long_expected.as_str()),
+        ] {
+            let name = finalizer_name("", controller);
+            assert_eq!(name, expected, "{controller:?}");
+            assert_eq!(invalid_finalizer_name(&name), None, "{name}");
+        }
+        // Cut at 63 characters, then trimmed back to an alphanumeric.
+        let name = finalizer_name("example.com", &format!("a{}-b", "-".repeat(61)));
+        assert_eq!(name, "example.com/a");
+    }
+
+    #[test]
+    fn the_check_used_here_rejects_what_the_api_server_rejects() {
         assert!(
             invalid_finalizer_name("cleanup")
                 .unwrap()

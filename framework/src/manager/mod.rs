@@ -22,9 +22,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::controller::{Controller, Reconciler};
-use crate::deploy::{self, DeployError, Manifests};
 use crate::informer::{Cache, panic_message};
-use crate::rbac::Permission;
 
 /// An error a runnable ends with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -70,7 +68,7 @@ pub trait Runnable: Send + 'static {
 
     /// What it needs to be allowed to do in the cluster, for the generated roles (see
     /// [`rbac`](crate::rbac)). Nothing by default.
-    fn permissions(&self) -> Vec<Permission> {
+    fn permissions(&self) -> Vec<crate::rbac::Permission> {
         Vec::new()
     }
 
@@ -95,12 +93,11 @@ where
         self.prepare(cache);
     }
 
-    fn permissions(&self) -> Vec<Permission> {
+    fn permissions(&self) -> Vec<crate::rbac::Permission> {
         Controller::permissions(self)
     }
 
     async fn run(self: Box<Self>, ctx: RunContext) -> Result<(), BoxError> {
-        self.validate()?;
         (*self).run(ctx.client, ctx.cache, ctx.shutdown).await;
         Ok(())
     }
@@ -293,7 +290,7 @@ impl Manager {
 
     /// Everything the manager's runnables need to be allowed to do (see
     /// [`rbac`](crate::rbac)).
-    pub fn permissions(&self) -> Vec<Permission> {
+    pub fn permissions(&self) -> Vec<crate::rbac::Permission> {
         self.runnables
             .iter()
             .flat_map(|r| r.permissions())
@@ -307,9 +304,12 @@ impl Manager {
     ///
     /// # Errors
     ///
-    /// As [`Manifests::new`].
-    pub fn manifests(&self, config: &deploy::Config) -> Result<Manifests, DeployError> {
-        Manifests::new(config, &self.permissions())
+    /// As [`Manifests::new`](crate::deploy::Manifests::new).
+    pub fn manifests(
+        &self,
+        config: &crate::deploy::Config,
+    ) -> Result<crate::deploy::Manifests, crate::deploy::DeployError> {
+        crate::deploy::Manifests::new(config, &self.permissions())
     }
 
     /// A handle that starts a graceful shutdown.

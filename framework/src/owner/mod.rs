@@ -14,7 +14,7 @@
 //! generated roles ([`rbac`](crate::rbac)) grant to controllers that own children.
 //!
 //! This module edits objects in memory; writing them is up to the caller (see
-//! [`client`](crate::client)).
+//! [`apply`](crate::apply)).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::core::discovery::Scope;

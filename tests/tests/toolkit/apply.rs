@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use tokio::sync::mpsc;
-use windlass::client::{Operation, apply, apply_status};
+use windlass::apply::{Operation, apply, apply_status};
 use windlass::condition;
 use windlass::controller::{Action, Context, Controller, reconciler_fn};
 use windlass::testing::ApiServer;
@@ -205,7 +205,7 @@ async fn a_reconcile_applies_with_the_controller_name_as_field_manager() {
                 copy.data = cm.data.clone();
                 let (_, op) = ctx.apply(&api, &copy).await?;
                 let _ = tx.send(op);
-                Ok::<_, windlass::client::WriteError>(Action::await_change())
+                Ok::<_, windlass::apply::WriteError>(Action::await_change())
             }
         },
     ))

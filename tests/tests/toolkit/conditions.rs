@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
-use windlass::client::{WriteError, create_or_patch};
+use windlass::apply::{WriteError, create_or_patch};
 use windlass::condition::{self, ConditionType, find_status_condition};
 use windlass::controller::{Action, Context, Controller, reconciler_fn};
 

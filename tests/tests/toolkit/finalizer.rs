@@ -14,7 +14,6 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use windlass::controller::{Action, Context, Controller, Reconciler, reconciler_fn};
 use windlass::finalizer::{Cleanup, CleanupStatus};
-use windlass::manager::ManagerError;
 use windlass::testing::ApiServer;
 
 use super::support::{Running, WAIT, configmap, manager, until, until_deleted};
@@ -311,23 +310,24 @@ async fn a_controller_without_cleanup_adds_no_finalizer() {
 }
 
 #[tokio::test]
-async fn a_controller_name_that_is_no_finalizer_name_stops_the_manager_with_an_explanation() {
+async fn any_controller_name_gives_a_finalizer_the_api_server_accepts() {
     let server = ApiServer::new();
-    let (tx, _rx) = mpsc::unbounded_channel();
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    cms.create(&PostParams::default(), &configmap("db", &[]))
+        .await
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
     let controller = Controller::new(Backups::new(tx))
         .with_cleanup()
-        .name("backup service");
-    let result = tokio::time::timeout(WAIT, manager(server.client()).add(controller).run())
-        .await
-        .expect("the manager stops at once");
-    let Err(ManagerError::Runnable { name, source }) = result else {
-        panic!("the manager fails: {result:?}");
-    };
-    assert_eq!(name, "backup service");
-    assert!(
-        source
-            .to_string()
-            .contains(r#"cannot manage the finalizer "windlass.rs/backup service""#),
-        "{source}"
+        .name("Backup service (nightly)");
+    assert_eq!(
+        controller.finalizer().as_deref(),
+        Some("windlass.rs/Backup-service--nightly")
     );
+    let running = Running::start(manager(server.client()).add(controller));
+    let Seen::Reconcile { finalizers } = next(&mut rx).await else {
+        panic!("a reconcile comes first");
+    };
+    assert_eq!(finalizers, ["windlass.rs/Backup-service--nightly"]);
+    running.stop().await.unwrap();
 }

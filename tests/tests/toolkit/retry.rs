@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use tokio::time::Instant;
-use windlass::client::{
+use windlass::apply::{
     DEFAULT_BACKOFF, DEFAULT_RETRY, Operation, create_or_update, retry_on_conflict,
 };
 use windlass::testing::{ApiServer, FaultRule, Verb};

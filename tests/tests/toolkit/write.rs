@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use serde_json::json;
-use windlass::client::{Operation, WriteError, create_or_patch, create_or_update};
+use windlass::apply::{Operation, WriteError, create_or_patch, create_or_update};
 use windlass::condition::{self, ConditionStatus};
 use windlass::owner::set_controller_reference;
 use windlass::testing::ApiServer;

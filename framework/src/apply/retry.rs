@@ -148,7 +148,7 @@ where
 /// ```no_run
 /// use k8s_openapi::api::apps::v1::Deployment;
 /// use kube::api::{Api, PostParams};
-/// use windlass::client::{retry_on_conflict, DEFAULT_RETRY};
+/// use windlass::apply::{retry_on_conflict, DEFAULT_RETRY};
 ///
 /// # async fn doc(deployments: Api<Deployment>) -> Result<(), kube::Error> {
 /// retry_on_conflict(DEFAULT_RETRY, || async {

@@ -132,9 +132,9 @@ fn run_mutate<K: Object>(
 /// use std::collections::BTreeMap;
 /// use k8s_openapi::api::core::v1::ConfigMap;
 /// use kube::api::Api;
-/// use windlass::client::{create_or_update, Operation};
+/// use windlass::apply::{create_or_update, Operation};
 ///
-/// # async fn doc(client: kube::Client) -> Result<(), windlass::client::WriteError> {
+/// # async fn doc(client: kube::Client) -> Result<(), windlass::apply::WriteError> {
 /// let api: Api<ConfigMap> = Api::namespaced(client, "default");
 /// let mut cm = ConfigMap::default();
 /// cm.metadata.name = Some("settings".into());

@@ -1,5 +1,5 @@
-//! Writing objects the way a controller should: only when something changed, with the
-//! controller's field manager, and retrying conflicts.
+//! Applying a controller's desired state to objects the way a controller should: writing
+//! only when something changed, with the controller's field manager, and retrying conflicts.
 //!
 //! - [`create_or_update`] and [`create_or_patch`] (controller-runtime's `controllerutil`):
 //!   read the object, let a closure set what the controller wants, and write only if that
@@ -13,17 +13,18 @@
 //!   [`DEFAULT_RETRY`] or [`DEFAULT_BACKOFF`], or any [`Backoff`].
 //!
 //! These take kube's `Api<K>`, so they work inside and outside reconcilers. This module does
-//! not own reading through the cache (see [`informer`](crate::informer)) nor building the
-//! objects (see [`owner`](crate::owner) and [`condition`](crate::condition)).
+//! not own the client's transport (rate limits, retries of throttled requests), reading
+//! through the cache (see [`informer`](crate::informer)), nor building the objects (see
+//! [`owner`](crate::owner) and [`condition`](crate::condition)).
 
-mod apply;
 mod create_or_update;
 mod error;
 mod managed;
 mod merge;
 mod retry;
+mod ssa;
 
-pub use apply::{apply, apply_status, needs_apply};
 pub use create_or_update::{Operation, create_or_patch, create_or_update};
 pub use error::{BoxError, WriteError};
 pub use retry::{Backoff, DEFAULT_BACKOFF, DEFAULT_RETRY, retry_on_conflict, retry_on_error};
+pub use ssa::{apply, apply_status, needs_apply};

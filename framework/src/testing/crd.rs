@@ -4,10 +4,13 @@
 //! The lifecycle (NamesAccepted → Established, cleanup on deletion) runs in `controllers.rs`;
 //! validating custom resources against their schema is not done here.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::kinds::{Generation, GroupResource, ResourceType, ScalePaths, Shape};
 use super::server::State;
+use super::structural::CrSchema;
 use super::validation::{Cause, NameRule, go_quote, is_dns1123_label, is_dns1123_subdomain};
 
 /// The finalizer the apiserver puts on every CRD so its custom resources are deleted first.
@@ -315,6 +318,13 @@ pub(crate) fn types_for(crd: &Value) -> Vec<ResourceType> {
                 defaulter: None,
                 decode: None,
                 shape: Shape::Native,
+                schema: None,
+                custom_schema: Some(Arc::new(CrSchema::new(
+                    v.pointer("/schema/openAPIV3Schema")
+                        .cloned()
+                        .unwrap_or_else(|| json!({"type": "object"})),
+                ))),
+                zero: &[],
             }
         })
         .collect()

@@ -109,6 +109,7 @@
 //! authorization, no admission webhooks, no conversion webhooks, and no kubelet or workload
 //! controllers (Pods stay `Pending`, Deployments get no ReplicaSets).
 
+mod cel;
 mod controllers;
 mod crd;
 mod defaults;
@@ -117,16 +118,20 @@ mod discovery;
 mod events;
 mod faults;
 mod fields;
+mod fieldset;
+mod formats;
 mod http;
 mod kinds;
 mod patch;
 mod read;
 mod request;
 mod rules;
+mod schema;
 mod selector;
 mod server;
 mod status;
 mod store;
+mod structural;
 mod validation;
 mod watch;
 mod write;

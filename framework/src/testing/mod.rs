@@ -109,6 +109,7 @@
 //! authorization, no admission webhooks, no conversion webhooks, and no kubelet or workload
 //! controllers (Pods stay `Pending`, Deployments get no ReplicaSets).
 
+mod apply;
 mod cel;
 mod controllers;
 mod crd;

@@ -52,7 +52,15 @@ impl CrSchema {
 /// `fieldValidation` (`Warn` reports them, `Strict` refuses the write).
 pub(crate) fn prune(value: &mut Value, node: Node<'_>) -> Vec<String> {
     let mut removed = Vec::new();
-    prune_at(value, node, "", &mut removed);
+    prune_at(value, node, "", false, &mut removed);
+    removed
+}
+
+/// Like [`prune`], for built-in schemas, where an object schema without properties (Go's
+/// `runtime.RawExtension`, `apiextensions.JSON`) holds anything.
+pub(crate) fn prune_known(value: &mut Value, node: Node<'_>) -> Vec<String> {
+    let mut removed = Vec::new();
+    prune_at(value, node, "", true, &mut removed);
     removed
 }
 
@@ -64,10 +72,19 @@ fn join(path: &str, name: &str) -> String {
     }
 }
 
-fn prune_at(value: &mut Value, node: Node<'_>, path: &str, removed: &mut Vec<String>) {
+fn prune_at(
+    value: &mut Value,
+    node: Node<'_>,
+    path: &str,
+    lenient: bool,
+    removed: &mut Vec<String>,
+) {
     match value {
         Value::Object(map) => {
-            if node.preserves_unknown() && node.properties().is_none() {
+            if node.properties().is_none()
+                && (node.preserves_unknown()
+                    || (lenient && node.get("additionalProperties").is_none()))
+            {
                 return;
             }
             let keys: Vec<String> = map.keys().cloned().collect();
@@ -76,7 +93,7 @@ fn prune_at(value: &mut Value, node: Node<'_>, path: &str, removed: &mut Vec<Str
                 match node.property(&k) {
                     Some(child) => {
                         if let Some(v) = map.get_mut(&k) {
-                            prune_at(v, child, &child_path, removed);
+                            prune_at(v, child, &child_path, lenient, removed);
                         }
                     }
                     None if node.preserves_unknown() => {}
@@ -90,7 +107,7 @@ fn prune_at(value: &mut Value, node: Node<'_>, path: &str, removed: &mut Vec<Str
         Value::Array(items) => {
             if let Some(item) = node.items() {
                 for (i, v) in items.iter_mut().enumerate() {
-                    prune_at(v, item, &format!("{path}[{i}]"), removed);
+                    prune_at(v, item, &format!("{path}[{i}]"), lenient, removed);
                 }
             }
         }
@@ -236,6 +253,46 @@ fn has_rules(schema: &Value) -> bool {
         Value::Array(a) => a.iter().any(has_rules),
         _ => false,
     }
+}
+
+/// Validation ratcheting (`CRDValidationRatcheting`, on by default): an update may keep a
+/// value that no longer validates as long as it does not change it.
+pub(crate) fn ratchet(causes: Vec<Cause>, old: &Value, new: &Value) -> Vec<Cause> {
+    causes
+        .into_iter()
+        .filter(|c| {
+            if c.field == "<nil>" || c.field.is_empty() {
+                let strip = |v: &Value| {
+                    let mut v = v.clone();
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("metadata");
+                    }
+                    v
+                };
+                return strip(old) != strip(new);
+            }
+            value_at(old, &c.field) != value_at(new, &c.field)
+        })
+        .collect()
+}
+
+/// The value at a field path as causes print it (`spec.items[0].name`).
+fn value_at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = v;
+    for part in path.split('.') {
+        let (name, indices) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !name.is_empty() {
+            cur = cur.get(name)?;
+        }
+        for idx in indices.split('[').filter(|s| !s.is_empty()) {
+            let i: usize = idx.trim_end_matches(']').parse().ok()?;
+            cur = cur.get(i)?;
+        }
+    }
+    Some(cur)
 }
 
 /// kube-openapi's checks of one node (and its children).

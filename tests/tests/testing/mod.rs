@@ -1,5 +1,6 @@
 //! Conformance of `windlass::testing`'s API server, driven through kube's client and runtime.
 
+mod apply;
 mod bad_input;
 mod crd;
 mod create;

@@ -2,6 +2,7 @@
 
 mod apply;
 mod bad_input;
+mod cr_validation;
 mod crd;
 mod create;
 mod delete;

@@ -132,6 +132,7 @@ mod selector;
 mod server;
 mod status;
 mod store;
+mod strategic;
 mod structural;
 mod validation;
 mod watch;

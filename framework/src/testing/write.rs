@@ -946,6 +946,9 @@ fn apply_patch(ctx: &Ctx<'_>, base: &Value) -> Result<Value, ApiError> {
     match content_type.as_str() {
         "application/json-patch+json" => apply_json_patch(base, &ctx.req.body).map_err(to_api),
         "application/merge-patch+json" => apply_merge_patch(base, &ctx.req.body).map_err(to_api),
+        "application/strategic-merge-patch+json" => {
+            super::strategic::apply(base, &ctx.req.body, fields::node_for(ctx.rt)).map_err(to_api)
+        }
         other => Err(ApiError::new(
             415,
             "UnsupportedMediaType",

@@ -408,6 +408,15 @@ pub(crate) fn types_for(crd: &Value) -> Vec<ResourceType> {
                         .unwrap_or_else(|| json!({"type": "object"})),
                 ))),
                 zero: &[],
+                printer_columns: v
+                    .get("additionalPrinterColumns")
+                    .and_then(Value::as_array)
+                    .filter(|c| !c.is_empty())
+                    .cloned()
+                    // The apiserver defaults a version without columns to an Age column.
+                    .unwrap_or_else(|| {
+                        vec![json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"})]
+                    }),
             }
         })
         .collect()

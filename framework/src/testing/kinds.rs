@@ -99,6 +99,8 @@ pub(crate) struct ResourceType {
     /// For built-ins: the containers Go's zero value of the kind already has (non-pointer
     /// structs such as `spec`), which field ownership does not count as added.
     pub(crate) zero: &'static [&'static str],
+    /// For custom resources: the version's `additionalPrinterColumns` (Table output).
+    pub(crate) printer_columns: Vec<Value>,
 }
 
 /// Produces a built-in kind's schema (a `$ref` into the generator's definitions).
@@ -290,6 +292,7 @@ where
         schema: Some(schema_of::<T>),
         custom_schema: None,
         zero: extra.zero,
+        printer_columns: Vec::new(),
         shape: if TypeId::of::<T>() == TypeId::of::<events::Event>() {
             Shape::EventsV1
         } else {

@@ -176,12 +176,23 @@ pub(crate) enum Wants {
     Metadata,
     /// Aggregated discovery (`as=APIGroupDiscoveryList`, `apidiscovery.k8s.io/v2`).
     AggregatedDiscovery,
+    /// `as=Table` in `meta.k8s.io/v1`: rows of columns, for `kubectl get`.
+    Table,
     /// Only representations this server cannot produce (406).
     Unsupported,
 }
 
 /// Picks the first representation in `Accept` that the server can produce.
 pub(crate) fn negotiate(headers: &HeaderMap) -> Wants {
+    negotiate_with(headers, true)
+}
+
+/// Like [`negotiate`], for endpoints that serve no `Table` (built-in kinds, watches).
+pub(crate) fn negotiate_without_table(headers: &HeaderMap) -> Wants {
+    negotiate_with(headers, false)
+}
+
+fn negotiate_with(headers: &HeaderMap, table: bool) -> Wants {
     let accept: Vec<&str> = headers
         .get_all(http::header::ACCEPT)
         .iter()
@@ -218,7 +229,14 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Wants {
             {
                 return Wants::AggregatedDiscovery;
             }
-            // Table, v2beta1 discovery and anything else: try the next alternative.
+            Some("Table")
+                if table
+                    && param("g") == Some("meta.k8s.io")
+                    && matches!(param("v"), Some("v1" | "v1beta1")) =>
+            {
+                return Wants::Table;
+            }
+            // v2beta1 discovery and anything else: try the next alternative.
             Some(_) => continue,
         }
     }

@@ -142,10 +142,6 @@ impl<'a> Node<'a> {
         self.get(key) == Some(&Value::Bool(true))
     }
 
-    pub(crate) fn value(&self) -> &'a Value {
-        self.inner
-    }
-
     pub(crate) fn ty(&self) -> Option<&'a str> {
         self.get("type").and_then(Value::as_str)
     }

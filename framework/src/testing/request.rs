@@ -388,7 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn accept_picks_metadata_discovery_or_falls_back_to_json() {
+    fn accept_picks_metadata_tables_discovery_or_falls_back_to_json() {
         let mut h = HeaderMap::new();
         let set = |h: &mut HeaderMap, v: &'static str| {
             h.insert(http::header::ACCEPT, http::HeaderValue::from_static(v));
@@ -402,9 +402,10 @@ mod tests {
             &mut h,
             "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
         );
-        assert_eq!(negotiate(&h), Wants::Json);
+        assert_eq!(negotiate(&h), Wants::Table);
+        assert_eq!(negotiate_without_table(&h), Wants::Json);
         set(&mut h, "application/json;as=Table;v=v1;g=meta.k8s.io");
-        assert_eq!(negotiate(&h), Wants::Unsupported);
+        assert_eq!(negotiate_without_table(&h), Wants::Unsupported);
         set(
             &mut h,
             "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",

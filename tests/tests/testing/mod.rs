@@ -12,6 +12,7 @@ mod gc;
 mod leases_events;
 mod list;
 mod metadata;
+mod openapi;
 mod patch;
 mod routing;
 mod runtime;

@@ -602,6 +602,9 @@ pub(crate) fn prepare_update(
     if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
         causes.extend(crd::validate(&new, Some(old)));
     }
+    if rt.shape == Shape::EventsV1 {
+        causes.extend(events::validate_update(&new, old));
+    }
     if let Some(schema) = &rt.custom_schema {
         // Validation ratchets: what an update leaves as it was may stay invalid.
         let schema_causes = structural::validate(schema, &new, Some(old));

@@ -8,6 +8,7 @@ mod create;
 mod delete;
 mod discovery;
 mod faults;
+mod fuzz;
 mod gc;
 mod leases_events;
 mod list;

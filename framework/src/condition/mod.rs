@@ -193,7 +193,9 @@ impl From<Condition> for NewCondition {
 /// apimachinery's `meta.SetStatusCondition`.
 pub fn set_status_condition(conditions: &mut Vec<Condition>, new: impl Into<NewCondition>) -> bool {
     let new = new.into();
-    let now = || Time(Timestamp::now());
+    // Whole seconds: `metav1.Time` is stored with second precision, so a time with
+    // nanoseconds would differ from the same condition read back, and look like a change.
+    let now = || Time(Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_default());
     let Some(existing) = conditions.iter_mut().find(|c| c.type_ == new.type_) else {
         conditions.push(Condition {
             last_transition_time: new.last_transition_time.unwrap_or_else(now),
@@ -275,7 +277,7 @@ mod tests {
     #[test]
     fn adding_a_condition_stamps_it_now_unless_a_time_is_given() {
         let mut conditions = Vec::new();
-        let before = Timestamp::now();
+        let before = Timestamp::now() - SignedDuration::from_secs(1);
         assert!(set_status_condition(
             &mut conditions,
             new("Ready", false, "Starting")
@@ -335,6 +337,13 @@ mod tests {
             new("Ready", true, "Available").observed_generation(3)
         ));
         assert_eq!(conditions[0].observed_generation, Some(3));
+    }
+
+    #[test]
+    fn transition_times_are_whole_seconds_as_the_api_server_stores_them() {
+        let mut conditions = vec![];
+        set_status_condition(&mut conditions, new("Ready", true, "Available"));
+        assert_eq!(conditions[0].last_transition_time.0.subsec_nanosecond(), 0);
     }
 
     #[test]

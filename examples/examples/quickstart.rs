@@ -15,12 +15,11 @@
 //! cargo run --example quickstart -- --kubeconfig
 //! ```
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Container, ContainerPort, Service, ServicePort};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{conditions, wait::await_condition};
@@ -29,10 +28,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::info;
-use windlass::apply::{WriteError, create_or_patch};
+use windlass::apply::WriteError;
 use windlass::controller::{Action, Context, Controller, Reconciler};
 use windlass::manager::{Config, Manager};
-use windlass::owner::set_controller_reference;
+use windlass::owner::{OwnerError, controller_reference};
 use windlass::prelude::*;
 
 // ANCHOR: resource
@@ -77,9 +76,15 @@ struct WebsiteReconciler;
 /// What a Website reconcile can fail with.
 #[derive(Debug, thiserror::Error)]
 enum Error {
-    /// Writing a child failed (or a child of that name belongs to someone else).
+    /// Writing a child failed.
     #[error(transparent)]
-    Write(#[from] WriteError),
+    Apply(#[from] WriteError),
+    /// The Website cannot own children (it has no uid: it was not read from the API server).
+    #[error(transparent)]
+    Owner(#[from] OwnerError),
+    /// A child does not fit its type (a mistake in the templates below).
+    #[error("building a child: {0}")]
+    Template(#[from] serde_json::Error),
     /// Writing the Website's status failed.
     #[error(transparent)]
     Kube(#[from] kube::Error),
@@ -93,73 +98,51 @@ impl Reconciler for WebsiteReconciler {
     async fn reconcile(&self, site: Arc<Website>, ctx: &Context<Website>) -> Result<Action, Error> {
         let ns = site.namespace().unwrap_or_else(|| "default".into());
         let name = site.name_any();
-        let labels = BTreeMap::from([
-            ("app.kubernetes.io/name".to_string(), name.clone()),
-            (
-                "app.kubernetes.io/managed-by".to_string(),
-                "quickstart".to_string(),
-            ),
-        ]);
 
         // ANCHOR: children
+        // The children carry the Website as their controller: they are garbage collected with
+        // it, and their changes bring the controller back here.
+        let owner = controller_reference(site.as_ref())?;
+        let labels =
+            json!({"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "quickstart"});
+        let deployment: Deployment = serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner]},
+            "spec": {
+                "replicas": site.spec.replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{
+                        "name": "web",
+                        "image": site.spec.image,
+                        "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                    }]}
+                }
+            }
+        }))?;
+        // Server-side apply as the controller: one GET, and no write at all when the
+        // Deployment already is what this controller last applied.
         let deployments = Api::<Deployment>::namespaced(ctx.client().clone(), &ns);
-        let mut deployment = Deployment::default();
-        deployment.metadata.name = Some(name.clone());
-        let op = create_or_patch(&deployments, &mut deployment, |d| {
-            // The Website is the Deployment's controller: the Deployment is garbage collected
-            // with it, its changes bring the controller back here, and a Deployment of the
-            // same name that belongs to something else is left alone (an error).
-            set_controller_reference(site.as_ref(), d)?;
-            d.spec.replicas = Some(site.spec.replicas);
-            d.spec.selector.match_labels = Some(labels.clone());
-            let template = &mut d.spec.template;
-            template.metadata.get_or_insert_default().labels = Some(labels.clone());
-            let pod = template.spec.get_or_insert_default();
-            // Set the fields this operator owns, one by one: the API server fills in defaults
-            // (imagePullPolicy, ...) that replacing the whole container would clear every time.
-            if !pod.containers.iter().any(|c| c.name == "web") {
-                pod.containers.push(Container {
-                    name: "web".into(),
-                    ports: Some(vec![ContainerPort {
-                        container_port: 80,
-                        ..ContainerPort::default()
-                    }]),
-                    ..Container::default()
-                });
-            }
-            for web in pod.containers.iter_mut().filter(|c| c.name == "web") {
-                web.image = Some(site.spec.image.clone());
-            }
-            Ok(())
-        })
-        .await?;
+        let (_, op) = ctx.apply(&deployments, &deployment).await?;
         if op.changed() {
             let note = format!("{op} Deployment {name} ({} replicas)", site.spec.replicas);
             ctx.recorder()
                 .normal(site.as_ref(), "Deployed", "Deploy", &note)
                 .await;
-            info!(kind = "Deployment", %name, %op, "wrote");
+            info!(kind = "Deployment", %name, %op, "applied");
         }
         // ANCHOR_END: children
 
+        let service: Service = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner]},
+            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 80, "protocol": "TCP"}]}
+        }))?;
         let services = Api::<Service>::namespaced(ctx.client().clone(), &ns);
-        let mut service = Service::default();
-        service.metadata.name = Some(name.clone());
-        let op = create_or_patch(&services, &mut service, |s| {
-            set_controller_reference(site.as_ref(), s)?;
-            let spec = s.spec.get_or_insert_default();
-            spec.selector = Some(labels.clone());
-            if spec.ports.is_none() {
-                spec.ports = Some(vec![ServicePort {
-                    port: 80,
-                    ..ServicePort::default()
-                }]);
-            }
-            Ok(())
-        })
-        .await?;
+        let (_, op) = ctx.apply(&services, &service).await?;
         if op.changed() {
-            info!(kind = "Service", %name, %op, "wrote");
+            info!(kind = "Service", %name, %op, "applied");
         }
 
         let status = WebsiteStatus {

@@ -90,6 +90,7 @@ impl Reconciler for Databases {
     async fn reconcile(&self, db: Arc<Database>, ctx: &Context<Database>) -> Result<Action, Error> {
         let ns = db.namespace().unwrap_or_else(|| "default".into());
         let name = db.name_any();
+        // ANCHOR: child
         let deployments = Api::<Deployment>::namespaced(ctx.client().clone(), &ns);
         let mut deployment = Deployment::default();
         deployment.metadata.name = Some(name.clone());
@@ -111,6 +112,7 @@ impl Reconciler for Databases {
             Ok(())
         })
         .await?;
+        // ANCHOR_END: child
 
         // ANCHOR: conditions
         let available = deployment

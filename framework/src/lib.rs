@@ -31,6 +31,13 @@
 //!   with client-go's semantics (an object is never handed to two workers at once; adds while it
 //!   is processed are merged into one more pass; per-object exponential backoff).
 //!
+//! - The operator toolkit, what a reconciler uses to do its job: [`finalizer`] (cleanup before
+//!   an object goes), [`events`] (Kubernetes Events, aggregated into series), [`owner`] (owner
+//!   references), [`apply`] (`create_or_update`, server-side apply that skips no-op writes,
+//!   `retry_on_conflict`) and [`condition`] (status conditions). [`rbac`] and [`deploy`] turn
+//!   what the controllers declare into the minimal roles and the manifests that install the
+//!   operator.
+//!
 //! - `testing` (feature `testing`): an in-process, protocol-faithful Kubernetes API server, so
 //!   operators and their tests run with no cluster.
 //!

@@ -580,8 +580,7 @@ fn list_invariants(node: Node<'_>, items: &[Value], path: &str, out: &mut Vec<Ca
             for (i, v) in items.iter().enumerate() {
                 let k = key_of(v);
                 if items[..i].iter().any(|o| key_of(o) == k) {
-                    let shown_key: Map<String, Value> =
-                        keys.iter().cloned().zip(k.into_iter()).collect();
+                    let shown_key: Map<String, Value> = keys.iter().cloned().zip(k).collect();
                     out.push(Cause::duplicate(
                         &format!("{path}[{i}]"),
                         &go_json(&Value::Object(shown_key)),

@@ -78,7 +78,7 @@ fn json_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
                 cur = cur.as_array()?.iter().find(|item| {
                     item.get(key.trim()).is_some_and(|v| match v {
                         Value::String(s) => s == want,
-                        other => other.to_string() == want,
+                        other => want.parse::<Value>().is_ok_and(|w| w == *other),
                     })
                 })?;
             } else {

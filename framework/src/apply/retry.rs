@@ -146,15 +146,15 @@ where
 /// # Example
 ///
 /// ```no_run
-/// use k8s_openapi::api::apps::v1::Deployment;
+/// use k8s_openapi::api::core::v1::ConfigMap;
 /// use kube::api::{Api, PostParams};
 /// use windlass::apply::{retry_on_conflict, DEFAULT_RETRY};
 ///
-/// # async fn doc(deployments: Api<Deployment>) -> Result<(), kube::Error> {
+/// # async fn doc(configmaps: Api<ConfigMap>) -> Result<(), kube::Error> {
 /// retry_on_conflict(DEFAULT_RETRY, || async {
-///     let mut d = deployments.get("web").await?;
-///     d.spec.get_or_insert_with(Default::default).replicas = Some(3);
-///     deployments.replace("web", &PostParams::default(), &d).await
+///     let mut cm = configmaps.get("settings").await?;
+///     cm.data.get_or_insert_default().insert("mode".into(), "safe".into());
+///     configmaps.replace("settings", &PostParams::default(), &cm).await
 /// })
 /// .await?;
 /// # Ok(())

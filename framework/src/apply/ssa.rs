@@ -46,11 +46,9 @@ fn encode<K: Object>(value: &impl Serialize, name: &str) -> Result<Value, WriteE
 
 /// `desired` without the metadata the server sets (an apply configuration must not carry it).
 fn without_server_metadata(mut desired: Value) -> Value {
-    if let Some(obj) = desired.as_object_mut() {
-        if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
-            for key in SERVER_METADATA {
-                meta.remove(key);
-            }
+    if let Some(Value::Object(meta)) = desired.get_mut("metadata") {
+        for key in SERVER_METADATA {
+            meta.remove(key);
         }
     }
     desired

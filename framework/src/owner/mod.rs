@@ -16,7 +16,7 @@
 //! This module edits objects in memory; writing them is up to the caller (see
 //! [`apply`](crate::apply)).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::core::discovery::Scope;
 
 use crate::object::Object;
@@ -52,23 +52,12 @@ pub enum OwnerError {
     /// The owner cannot own the child across namespaces (owner references name no
     /// namespace: a namespaced owner must be in the child's namespace, and cannot own a
     /// cluster-scoped child).
-    #[error(
-        "{owner_kind} {owner:?} in namespace {owner_namespace:?} cannot own {child_kind} {child:?} \
-         {child_where}; owner references do not cross namespaces"
-    )]
+    #[error("{owner} cannot own {child}; owner references do not cross namespaces")]
     CrossNamespace {
-        /// The owner's kind.
-        owner_kind: String,
-        /// The owner's name.
+        /// The owner, with its kind and namespace.
         owner: String,
-        /// The owner's namespace.
-        owner_namespace: String,
-        /// The child's kind.
-        child_kind: String,
-        /// The child's name.
+        /// The child, with its kind and where it lives.
         child: String,
-        /// Where the child lives, in words.
-        child_where: String,
     },
 }
 
@@ -131,13 +120,14 @@ fn check_namespaces<O: Object, C: Object>(owner: &O, child: &C) -> Result<(), Ow
         (Scope::Namespaced, Some(ns)) if ns != owner_namespace => format!("in namespace {ns:?}"),
         _ => return Ok(()),
     };
+    let name = |m: &ObjectMeta| m.name.clone().unwrap_or_default();
     Err(OwnerError::CrossNamespace {
-        owner_kind: O::KIND.to_string(),
-        owner: owner.meta().name.clone().unwrap_or_default(),
-        owner_namespace: owner_namespace.to_string(),
-        child_kind: C::KIND.to_string(),
-        child: child.meta().name.clone().unwrap_or_default(),
-        child_where,
+        owner: format!(
+            "{} {:?} in namespace {owner_namespace:?}",
+            O::KIND,
+            name(owner.meta())
+        ),
+        child: format!("{} {:?} {child_where}", C::KIND, name(child.meta())),
     })
 }
 

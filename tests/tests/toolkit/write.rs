@@ -182,6 +182,10 @@ fn fed(status: &mut Option<PetStatus>, meals: i32) {
     );
 }
 
+/// What a test case does to a pet, what `create_or_patch` should report, and how many patches
+/// of the object and of its status it should send.
+type Case = (&'static str, fn(&mut Pet), Operation, (usize, usize));
+
 #[tokio::test]
 async fn create_or_patch_patches_the_object_and_its_status_separately_and_says_which() {
     let (server, pets) = pet_server().await;
@@ -204,7 +208,7 @@ async fn create_or_patch_patches_the_object_and_its_status_separately_and_says_w
     );
     assert_eq!(rex.status.as_ref().unwrap().meals_served, Some(1));
 
-    let cases: [(&str, fn(&mut Pet), Operation, (usize, usize)); 4] = [
+    let cases: [Case; 4] = [
         (
             "status only",
             |p| fed(&mut p.status, 2),

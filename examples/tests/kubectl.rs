@@ -106,6 +106,24 @@ impl Server {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs kubectl with `stdin` as its input and returns the whole output, success or not.
+    fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("kubectl finishes")
+    }
+
     fn json(&self, args: &[&str]) -> Value {
         serde_json::from_str(&self.ok(args)).expect("kubectl printed JSON")
     }
@@ -436,5 +454,162 @@ spec:
         "{table}"
     );
     assert!(table.contains("gear"));
+    server.stop();
+}
+
+/// The golden CRD the derive macro produces for `Widget`: CEL rules, printer columns.
+const WIDGET_CRD: &str = include_str!("../../tests/golden/widget.yaml");
+
+fn install_widgets(server: &Server) {
+    // With validation on: kubectl finds fieldValidation in the OpenAPI document and lets the
+    // server validate.
+    server.ok_stdin(&["create", "-f", "-"], WIDGET_CRD);
+    server.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.example.com",
+        "--timeout=20s",
+    ]);
+}
+
+#[test]
+fn kubectl_create_and_apply_validate_on_the_server_without_validate_false() {
+    let server = Server::start("validate");
+    let out = server.ok_stdin(&["create", "-f", "-"], CONFIGMAP);
+    assert_eq!(out.trim(), "configmap/app-config created");
+    let out = server.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"applied"},"data":{"k":"v"}}"#,
+    );
+    assert_eq!(out.trim(), "configmap/applied created");
+    // An unknown field is refused (kubectl asks for fieldValidation=Strict).
+    let bad = server.run_stdin(
+        &["create", "-f", "-"],
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bad"},"bogus":1}"#,
+    );
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains(r#"strict decoding error: unknown field "bogus""#),
+        "{stderr}"
+    );
+    install_widgets(&server);
+    let bad = server.run_stdin(
+        &["create", "-f", "-"],
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n  color: green\n",
+    );
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains(r#"spec.color: Invalid value: "string": failed rule: self != 'green'"#),
+        "{stderr}"
+    );
+    server.stop();
+}
+
+#[test]
+fn kubectl_server_side_apply_conflicts_with_a_second_field_manager_until_forced() {
+    let server = Server::start("ssa");
+    let first = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"shared"},"data":{"mode":"fast"}}"#;
+    let out = server.ok_stdin(&["apply", "--server-side", "-f", "-"], first);
+    assert_eq!(out.trim(), "configmap/shared serverside-applied");
+    let second = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"shared"},"data":{"mode":"slow"}}"#;
+    let conflict = server.run_stdin(
+        &["apply", "--server-side", "--field-manager=tuner", "-f", "-"],
+        second,
+    );
+    assert!(!conflict.status.success());
+    let stderr = String::from_utf8_lossy(&conflict.stderr);
+    assert!(
+        stderr.contains(r#"Apply failed with 1 conflict: conflict with "kubectl": .data.mode"#),
+        "{stderr}"
+    );
+    let out = server.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=tuner",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        second,
+    );
+    assert_eq!(out.trim(), "configmap/shared serverside-applied");
+    let cm = server.json(&[
+        "get",
+        "configmap",
+        "shared",
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ]);
+    assert_eq!(cm["data"]["mode"], "slow");
+    let owners: Vec<&str> = cm["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["fieldsV1"]["f:data"]["f:mode"].is_object())
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, ["tuner"]);
+    server.stop();
+}
+
+#[test]
+fn kubectl_patch_is_a_strategic_merge_by_container_name() {
+    let server = Server::start("strategic");
+    let deployment = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+        "spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},
+        "spec":{"containers":[{"name":"web","image":"nginx:1"},{"name":"log","image":"fluent:1"}]}}}}"#;
+    server.ok_stdin(&["create", "-f", "-"], deployment);
+    let out = server.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"nginx:2"}]}}}}"#,
+    ]);
+    assert_eq!(out.trim(), "deployment.apps/web patched");
+    let d = server.json(&["get", "deployment", "web", "-o", "json"]);
+    let containers = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers.len(), 2, "the other container stays");
+    assert_eq!(containers[0]["image"], "nginx:2");
+    assert_eq!(containers[1]["name"], "log");
+    server.ok(&["label", "deployment", "web", "tier=front"]);
+    server.ok(&["annotate", "deployment", "web", "note=hi"]);
+    let d = server.json(&["get", "deployment", "web", "-o", "json"]);
+    assert_eq!(d["metadata"]["labels"]["tier"], "front");
+    assert_eq!(d["metadata"]["annotations"]["note"], "hi");
+    server.stop();
+}
+
+#[test]
+fn kubectl_explains_a_crd_field_and_prints_its_printer_columns() {
+    let server = Server::start("explain");
+    install_widgets(&server);
+    let out = server.ok(&["explain", "widget.spec.size"]);
+    assert!(out.contains("FIELD: size <integer>"), "{out}");
+    assert!(out.contains("How many widgets."), "{out}");
+    server.ok_stdin(
+        &["create", "-f", "-"],
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: gear\nspec:\n  size: 3\n  color: red\n",
+    );
+    let table = server.ok(&["get", "widgets"]);
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["NAME", "SIZE"], "{table}");
+    assert_eq!(lines[1], ["gear", "3"], "{table}");
+    let wide = server.ok(&["get", "widgets", "-o", "wide"]);
+    assert!(
+        wide.lines().next().unwrap_or_default().contains("READY"),
+        "{wide}"
+    );
+    let out = server.ok(&["explain", "configmap.data"]);
+    assert!(out.contains("FIELD: data <map[string]string>"), "{out}");
     server.stop();
 }

@@ -1,5 +1,8 @@
 //! windlass integration tests, one binary: each file in this folder is a module.
 
+// The JSON fixtures of whole CRDs nest deeper than serde_json's macro allows by default.
+#![recursion_limit = "256"]
+
 mod controller;
 mod derive;
 mod object;

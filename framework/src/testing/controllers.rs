@@ -115,7 +115,7 @@ fn write(
     let Some(old) = state.store.get(gr, key) else {
         return;
     };
-    if let Ok(prepared) = prepare_update(&rt, &old.value, new, sub, manager) {
+    if let Ok(prepared) = prepare_update(&rt, &old.value, new, sub, Some(manager)) {
         let _ = commit_update(state, &rt, key, &old, prepared, false);
     }
 }

@@ -4,10 +4,13 @@
 //! The lifecycle (NamesAccepted → Established, cleanup on deletion) runs in `controllers.rs`;
 //! validating custom resources against their schema is not done here.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::kinds::{Generation, GroupResource, ResourceType, ScalePaths, Shape};
 use super::server::State;
+use super::structural::CrSchema;
 use super::validation::{Cause, NameRule, go_quote, is_dns1123_label, is_dns1123_subdomain};
 
 /// The finalizer the apiserver puts on every CRD so its custom resources are deleted first.
@@ -147,13 +150,18 @@ pub(crate) fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
                 }
                 seen.push(name);
             }
-            if v.pointer("/schema/openAPIV3Schema")
-                .is_none_or(Value::is_null)
+            match v
+                .pointer("/schema/openAPIV3Schema")
+                .filter(|s| !s.is_null())
             {
-                causes.push(required(
+                None => causes.push(required(
                     &format!("{at}.schema.openAPIV3Schema"),
                     Some("schemas are required"),
-                ));
+                )),
+                Some(schema) => causes.extend(validate_schema(
+                    schema,
+                    &format!("{at}.schema.openAPIV3Schema"),
+                )),
             }
         }
     }
@@ -164,6 +172,84 @@ pub(crate) fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
         causes.push(invalid("spec.scope", &json!(scope), "field is immutable"));
     }
     causes
+}
+
+/// A version's schema: structural (the same checker `windlass::object::crd` offers users),
+/// CEL rules that compile, patterns that are regular expressions.
+fn validate_schema(schema: &Value, at: &str) -> Vec<Cause> {
+    let mut causes: Vec<Cause> = crate::object::crd::check_structural(schema)
+        .into_iter()
+        .map(|v| {
+            let field = if v.path.is_empty() {
+                at.to_string()
+            } else {
+                format!("{at}.{}", v.path)
+            };
+            let reason = match v.message.split(':').next().unwrap_or_default() {
+                "Required value" => "FieldValueRequired",
+                "Forbidden" => "FieldValueForbidden",
+                "Unsupported value" => "FieldValueNotSupported",
+                _ => "FieldValueInvalid",
+            };
+            Cause::new(reason, &field, v.message)
+        })
+        .collect();
+    schema_rules(schema, at, &mut causes);
+    causes
+}
+
+/// Compiles every `x-kubernetes-validations` rule (and `messageExpression`) and `pattern`.
+fn schema_rules(node: &Value, at: &str, causes: &mut Vec<Cause>) {
+    let Some(obj) = node.as_object() else { return };
+    if let Some(rules) = obj
+        .get("x-kubernetes-validations")
+        .and_then(Value::as_array)
+    {
+        for (i, r) in rules.iter().enumerate() {
+            let field = format!("{at}.x-kubernetes-validations[{i}]");
+            let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default();
+            let shown = format!(
+                "apiextensions.ValidationRule{{Rule:{}, Message:{}, MessageExpression:{}, Reason:(*apiextensions.FieldValueErrorReason)(nil), FieldPath:{}, OptionalOldSelf:(*bool)(nil)}}",
+                go_quote(text("rule")),
+                go_quote(text("message")),
+                go_quote(text("messageExpression")),
+                go_quote(text("fieldPath"))
+            );
+            if let Err(e) = super::cel::compile(text("rule")) {
+                causes.push(Cause::invalid(&format!("{field}.rule"), &shown, &e));
+            }
+            if !text("messageExpression").is_empty()
+                && let Err(e) = super::cel::compile(text("messageExpression"))
+            {
+                causes.push(Cause::invalid(
+                    &format!("{field}.messageExpression"),
+                    &shown,
+                    &format!("messageExpression {e}"),
+                ));
+            }
+        }
+    }
+    if let Some(p) = obj.get("pattern").and_then(Value::as_str)
+        && let Err(e) = regex::Regex::new(p)
+    {
+        let why = e.to_string();
+        let why = why.lines().last().unwrap_or_default().trim().to_string();
+        causes.push(Cause::invalid(
+            &format!("{at}.pattern"),
+            &go_quote(p),
+            &format!("must be a valid regular expression, but isn't: {why}"),
+        ));
+    }
+    if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+        for (name, prop) in props {
+            schema_rules(prop, &format!("{at}.properties[{name}]"), causes);
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(child) = obj.get(key).filter(|c| c.is_object()) {
+            schema_rules(child, &format!("{at}.{key}"), causes);
+        }
+    }
 }
 
 /// What the apiserver adds to a CRD it creates.
@@ -315,6 +401,22 @@ pub(crate) fn types_for(crd: &Value) -> Vec<ResourceType> {
                 defaulter: None,
                 decode: None,
                 shape: Shape::Native,
+                schema: None,
+                custom_schema: Some(Arc::new(CrSchema::new(
+                    v.pointer("/schema/openAPIV3Schema")
+                        .cloned()
+                        .unwrap_or_else(|| json!({"type": "object"})),
+                ))),
+                zero: &[],
+                printer_columns: v
+                    .get("additionalPrinterColumns")
+                    .and_then(Value::as_array)
+                    .filter(|c| !c.is_empty())
+                    .cloned()
+                    // The apiserver defaults a version without columns to an Age column.
+                    .unwrap_or_else(|| {
+                        vec![json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"})]
+                    }),
             }
         })
         .collect()

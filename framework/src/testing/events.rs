@@ -141,6 +141,46 @@ pub(crate) fn validate_create(obj: &Value) -> Vec<Cause> {
     causes
 }
 
+/// The rules `ValidateEventUpdate` adds for an events.k8s.io/v1 Event: only the series (and
+/// metadata) may change, and a series still counts at least two.
+pub(crate) fn validate_update(new: &Value, old: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    for field in [
+        "regarding",
+        "related",
+        "note",
+        "reason",
+        "type",
+        "action",
+        "eventTime",
+        "reportingController",
+        "reportingInstance",
+    ] {
+        let (a, b) = (new.get(field), old.get(field));
+        if a.filter(|v| !v.is_null()) != b.filter(|v| !v.is_null()) {
+            let shown = match a {
+                Some(Value::String(s)) => go_quote(s),
+                Some(v) => super::validation::go_json(v),
+                None => "\"\"".into(),
+            };
+            causes.push(Cause::invalid(field, &shown, "field is immutable"));
+        }
+    }
+    if let Some(series) = new.get("series").filter(|s| !s.is_null()) {
+        if series.get("count").and_then(Value::as_i64).unwrap_or(0) < 2 {
+            causes.push(Cause::invalid(
+                "series.count",
+                "\"\"",
+                "should be at least 2",
+            ));
+        }
+        if missing(series, "lastObservedTime") {
+            causes.push(required("series.lastObservedTime"));
+        }
+    }
+    causes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +207,22 @@ mod tests {
             "series": {"count": 2}})
         );
         assert_eq!(served(&rt, &core).into_owned(), v1);
+    }
+
+    #[test]
+    fn a_v1_event_update_may_only_change_its_series() {
+        let old =
+            json!({"note": "a", "reason": "R", "series": {"count": 2, "lastObservedTime": "t"}});
+        let mut new = old.clone();
+        new["series"]["count"] = json!(3);
+        assert!(validate_update(&new, &old).is_empty());
+        new["note"] = json!("b");
+        new["series"]["count"] = json!(1);
+        let fields: Vec<String> = validate_update(&new, &old)
+            .into_iter()
+            .map(|c| c.field)
+            .collect();
+        assert_eq!(fields, ["note", "series.count"]);
     }
 
     #[test]

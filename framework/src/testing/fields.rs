@@ -1,16 +1,19 @@
-//! `metadata.managedFields` for ordinary writes (`operation: Update`): which manager last set
-//! which fields, in the FieldsV1 format (`{"f:data": {".": {}, "f:key": {}}}`).
+//! `metadata.managedFields`: which manager owns which fields, for ordinary writes
+//! (`operation: Update`) and server-side apply (`operation: Apply`), each entry a FieldsV1 set
+//! (see `fieldset.rs`), with `subresource: status` for writes through `/status`.
 //!
-//! A create gives its manager every field it set; an update gives its manager the fields it
-//! changed and takes them away from everyone else (updates never conflict). Lists are treated
-//! as atomic here; server-side apply's list keys and conflict detection are not this module's
-//! job.
+//! An update gives its manager the fields it added or changed and takes them (and the fields
+//! it removed) away from every other manager; updates never conflict. Apply, which can
+//! conflict, is built from the same pieces in `apply.rs`. Entries are kept in the order the
+//! apiserver writes them: appliers first, then by time, then by manager.
 
 use serde_json::{Map, Value, json};
 
+use super::fieldset::{self, Comparison, Set};
 use super::kinds::ResourceType;
+use super::schema::Node;
 
-/// Metadata fields the server owns; they never appear in managedFields.
+/// Metadata fields the server owns; they never appear in managedFields (SMD's strip set).
 const SYSTEM_METADATA: &[&str] = &[
     "name",
     "namespace",
@@ -25,8 +28,108 @@ const SYSTEM_METADATA: &[&str] = &[
     "selfLink",
 ];
 
+/// `Apply` or `Update`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Operation {
+    Apply,
+    Update,
+}
+
+impl Operation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Operation::Apply => "Apply",
+            Operation::Update => "Update",
+        }
+    }
+}
+
+/// One managedFields entry.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Entry {
+    pub(crate) manager: String,
+    pub(crate) operation: Operation,
+    pub(crate) api_version: String,
+    pub(crate) time: String,
+    pub(crate) subresource: Option<String>,
+    pub(crate) set: Set,
+}
+
+impl Entry {
+    /// Whether `self` is the manager identified by the other entry's identity: manager,
+    /// operation, subresource, and (for updates only) apiVersion.
+    pub(crate) fn same_manager(&self, other: &Entry) -> bool {
+        self.manager == other.manager
+            && self.operation == other.operation
+            && self.subresource == other.subresource
+            && (self.operation == Operation::Apply || self.api_version == other.api_version)
+    }
+
+    /// How conflict messages name this manager: `"kubectl"` for an applier, `"kubectl"
+    /// using v1` for an updater.
+    pub(crate) fn printed(&self) -> String {
+        let name = super::validation::go_quote(&self.manager);
+        match self.operation {
+            Operation::Apply => name,
+            Operation::Update => format!("{name} using {}", self.api_version),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let mut e = json!({
+            "manager": self.manager,
+            "operation": self.operation.as_str(),
+            "apiVersion": self.api_version,
+            "time": self.time,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": self.set.to_fields_v1(),
+        });
+        if let Some(s) = &self.subresource {
+            e["subresource"] = json!(s);
+        }
+        e
+    }
+
+    fn from_json(v: &Value) -> Option<Entry> {
+        let manager = v.get("manager")?.as_str()?.to_string();
+        let operation = match v.get("operation").and_then(Value::as_str) {
+            Some("Apply") => Operation::Apply,
+            _ => Operation::Update,
+        };
+        let str_of = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default();
+        let set = match v.get("fieldsV1") {
+            Some(f) => Set::from_fields_v1(f).ok()?,
+            None => Set::default(),
+        };
+        Some(Entry {
+            manager,
+            operation,
+            api_version: str_of("apiVersion").to_string(),
+            time: str_of("time").to_string(),
+            subresource: Some(str_of("subresource"))
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+            set,
+        })
+    }
+}
+
+pub(crate) fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// The schema field ownership follows for `rt`.
+pub(crate) fn node_for(rt: &ResourceType) -> Option<Node<'_>> {
+    match &rt.custom_schema {
+        Some(s) => Some(s.root()),
+        None => Node::builtin_kind(&rt.group, &rt.version, &rt.kind),
+    }
+}
+
 /// The part of an object a write through `subresource` can own.
-fn trackable(rt: &ResourceType, obj: &Value, subresource: Option<&str>) -> Value {
+pub(crate) fn trackable(rt: &ResourceType, obj: &Value, subresource: Option<&str>) -> Value {
     let Some(map) = obj.as_object() else {
         return json!({});
     };
@@ -44,9 +147,7 @@ fn trackable(rt: &ResourceType, obj: &Value, subresource: Option<&str>) -> Value
         if k == "metadata" {
             let mut meta = v.as_object().cloned().unwrap_or_default();
             meta.retain(|mk, _| !SYSTEM_METADATA.contains(&mk.as_str()));
-            if !meta.is_empty() {
-                out.insert(k.clone(), Value::Object(meta));
-            }
+            out.insert(k.clone(), Value::Object(meta));
         } else {
             out.insert(k.clone(), v.clone());
         }
@@ -54,150 +155,139 @@ fn trackable(rt: &ResourceType, obj: &Value, subresource: Option<&str>) -> Value
     Value::Object(out)
 }
 
-/// The field set of a value: objects recurse (with `.` marking the object itself below the
-/// root), everything else is a leaf.
-fn field_set(v: &Value, root: bool) -> Value {
-    let mut out = Map::new();
-    if let Value::Object(m) = v {
-        if !root {
-            out.insert(".".into(), json!({}));
-        }
-        for (k, child) in m {
-            if child.is_null() {
-                continue;
+/// `obj` with the containers Go's zero value of the kind has, so that they do not count as
+/// added (custom resources have none: a new `spec` is itself added, hence its `.`).
+fn with_zero(rt: &ResourceType, mut obj: Value) -> Value {
+    for path in rt.zero {
+        // `a.b=null` is a nil slice or map: present, as `null`.
+        let (path, null) = match path.strip_suffix("=null") {
+            Some(p) => (p, true),
+            None => (*path, false),
+        };
+        let mut cur = &mut obj;
+        let segs: Vec<&str> = path.split('.').collect();
+        for (i, seg) in segs.iter().enumerate() {
+            if !cur.is_object() {
+                break;
             }
-            let mut set = field_set(child, false);
-            if root && k == "metadata" {
-                // ObjectMeta is a struct in every kind's schema, so unlike a map (labels,
-                // data, an untyped custom resource spec) it is not a member of the set itself.
-                if let Some(o) = set.as_object_mut() {
-                    o.remove(".");
-                }
+            if cur.get(*seg).is_none() || (!null && cur[*seg].is_null()) {
+                cur[*seg] = if null && i == segs.len() - 1 {
+                    Value::Null
+                } else {
+                    json!({})
+                };
             }
-            out.insert(format!("f:{k}"), set);
+            cur = &mut cur[*seg];
         }
     }
-    Value::Object(out)
-}
-
-/// Fields set or changed in `new` relative to `old`, and fields `old` had that `new` dropped.
-fn diff(old: &Value, new: &Value, root: bool) -> (Value, Value) {
-    let mut changed = Map::new();
-    let mut removed = Map::new();
-    match (old.as_object(), new.as_object()) {
-        (Some(o), Some(n)) => {
-            for (k, nv) in n {
-                if nv.is_null() {
-                    continue;
-                }
-                let key = format!("f:{k}");
-                match o.get(k) {
-                    None | Some(Value::Null) => {
-                        changed.insert(key, field_set(nv, false));
-                    }
-                    Some(ov) if ov.is_object() && nv.is_object() => {
-                        let (c, r) = diff(ov, nv, false);
-                        if c.as_object().is_some_and(|m| !m.is_empty()) {
-                            changed.insert(key.clone(), c);
-                        }
-                        if r.as_object().is_some_and(|m| !m.is_empty()) {
-                            removed.insert(key, r);
-                        }
-                    }
-                    Some(ov) if ov != nv => {
-                        changed.insert(key, field_set(nv, false));
-                    }
-                    Some(_) => {}
-                }
-            }
-            for (k, ov) in o {
-                if !ov.is_null() && n.get(k).is_none_or(Value::is_null) {
-                    removed.insert(format!("f:{k}"), json!({}));
-                }
-            }
-        }
-        _ if old != new => {
-            changed = field_set(new, root)
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-        }
-        _ => {}
+    if let Some(m) = obj.as_object_mut() {
+        m.entry("metadata").or_insert_with(|| json!({}));
     }
-    (Value::Object(changed), Value::Object(removed))
+    obj
 }
 
-fn union(into: &mut Value, add: &Value) {
-    let (Some(a), Some(b)) = (into.as_object_mut(), add.as_object()) else {
-        return;
-    };
-    for (k, v) in b {
-        match a.get_mut(k) {
-            Some(existing) => union(existing, v),
-            None => {
-                a.insert(k.clone(), v.clone());
-            }
-        }
+/// What changed between two versions of an object, as ownership counts it.
+pub(crate) fn changes(
+    rt: &ResourceType,
+    old: &Value,
+    new: &Value,
+    subresource: Option<&str>,
+) -> Comparison {
+    let old = with_zero(rt, trackable(rt, old, subresource));
+    let new = with_zero(rt, trackable(rt, new, subresource));
+    let mut c = fieldset::compare(&old, &new, node_for(rt));
+    // `metadata` itself is stripped: it exists in every object.
+    for set in [&mut c.added, &mut c.removed] {
+        let mut strip = Set::default();
+        strip.insert(&[fieldset::field("metadata")]);
+        *set = set.difference(&strip);
     }
+    c
 }
 
-/// Removes from `from` every field in `take`; a leaf in `take` removes the whole subtree.
-fn subtract(from: &mut Value, take: &Value) {
-    let (Some(a), Some(b)) = (from.as_object_mut(), take.as_object()) else {
-        return;
-    };
-    for (k, v) in b {
-        if k == "." {
-            continue;
-        }
-        let leaf = v
-            .as_object()
-            .is_none_or(|m| m.is_empty() || m.keys().all(|x| x == "."));
-        if leaf {
-            a.remove(k);
-        } else if let Some(child) = a.get_mut(k) {
-            subtract(child, v);
-            if child.as_object().is_some_and(Map::is_empty) {
-                a.remove(k);
-            }
-        }
-    }
+/// The entries of an object; entries that do not decode are dropped.
+pub(crate) fn entries(obj: &Value) -> Vec<Entry> {
+    obj.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Entry::from_json).collect())
+        .unwrap_or_default()
 }
 
-fn is_empty(v: &Value) -> bool {
-    v.as_object().is_none_or(Map::is_empty)
-}
-
-fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
-fn entry(manager: &str, api_version: &str, subresource: Option<&str>, fields: Value) -> Value {
-    let mut e = json!({
-        "manager": manager,
-        "operation": "Update",
-        "apiVersion": api_version,
-        "time": now(),
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields,
+/// Writes `entries` into the object, in the apiserver's order, dropping empty ones.
+pub(crate) fn put_entries(obj: &mut Value, mut entries: Vec<Entry>) {
+    entries.retain(|e| !e.set.is_empty());
+    entries.sort_by(|a, b| {
+        (
+            a.operation,
+            &a.time,
+            &a.manager,
+            &a.api_version,
+            &a.subresource,
+        )
+            .cmp(&(
+                b.operation,
+                &b.time,
+                &b.manager,
+                &b.api_version,
+                &b.subresource,
+            ))
     });
-    if let Some(s) = subresource {
-        e["subresource"] = json!(s);
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if entries.is_empty() {
+            meta.remove("managedFields");
+        } else {
+            let list = entries.iter().map(Entry::to_json).collect();
+            meta.insert("managedFields".into(), Value::Array(list));
+        }
     }
-    e
+}
+
+/// Takes ownership of `changed` for `me` and removes `changed` and `removed` from everyone
+/// else (an update's forced ownership transfer).
+pub(crate) fn record(entries: &mut Vec<Entry>, me: Entry, c: &Comparison) {
+    let changed = c.changed();
+    for e in entries.iter_mut() {
+        if !e.same_manager(&me) {
+            e.set = e.set.difference(&changed).difference(&c.removed);
+        }
+    }
+    match entries.iter_mut().find(|e| e.same_manager(&me)) {
+        Some(e) => {
+            let mut set = e.set.clone();
+            set.union(&changed);
+            let set = set.difference(&c.removed);
+            if !changed.is_empty() {
+                e.time = me.time;
+            }
+            e.set = set;
+        }
+        None => {
+            let mut me = me;
+            me.set = changed;
+            entries.push(me);
+        }
+    }
+    entries.retain(|e| !e.set.is_empty());
+}
+
+fn updater(manager: &str, api_version: &str, subresource: Option<&str>) -> Entry {
+    Entry {
+        manager: manager.to_string(),
+        operation: Operation::Update,
+        api_version: api_version.to_string(),
+        time: now(),
+        subresource: subresource.map(String::from),
+        set: Set::default(),
+    }
 }
 
 /// Records a create: `manager` owns every field the new object sets. Entries the client sent
-/// are kept (a client may restore managedFields), and the manager's own entry is merged in.
+/// are kept (a client may restore managedFields).
 pub(crate) fn on_create(rt: &ResourceType, obj: &mut Value, manager: &str, api_version: &str) {
-    let owned = field_set(&trackable(rt, obj, None), true);
-    let mut entries = take_entries(obj);
-    if !is_empty(&owned) {
-        merge_into(&mut entries, manager, api_version, None, &owned);
-    }
-    put_entries(obj, entries);
+    let c = changes(rt, &json!({}), obj, None);
+    let mut list = entries(obj);
+    record(&mut list, updater(manager, api_version, None), &c);
+    put_entries(obj, list);
 }
 
 /// Records an update from `old` to `new` (already prepared) by `manager`.
@@ -209,93 +299,17 @@ pub(crate) fn on_update(
     api_version: &str,
     subresource: Option<&str>,
 ) {
-    let (changed, removed) = diff(
-        &trackable(rt, old, subresource),
-        &trackable(rt, new, subresource),
-        true,
-    );
-    // A client that sends managedFields replaces them (`[{}]` clears them); otherwise the
-    // stored ones carry on.
+    let c = changes(rt, old, new, subresource);
+    // A client that sends different managedFields through the main resource replaces them
+    // (`[{}]` resets them); otherwise the stored ones carry on.
     let sent = new.pointer("/metadata/managedFields").cloned();
-    let mut entries = match sent {
-        Some(Value::Array(list))
-            if list
-                != old
-                    .pointer("/metadata/managedFields")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default() =>
-        {
-            list.into_iter()
-                .filter(|e| e.get("manager").is_some())
-                .collect()
-        }
-        _ => old
-            .pointer("/metadata/managedFields")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
+    let stored = old.pointer("/metadata/managedFields").cloned();
+    let mut list = match sent {
+        Some(Value::Array(_)) if subresource.is_none() && sent != stored => entries(new),
+        _ => entries(old),
     };
-    if !is_empty(&changed) || !is_empty(&removed) {
-        for e in entries.iter_mut() {
-            if let Some(f) = e.get_mut("fieldsV1") {
-                subtract(f, &changed);
-                subtract(f, &removed);
-            }
-        }
-        entries.retain(|e| e.get("fieldsV1").is_some_and(|f| !is_empty(f)));
-        if !is_empty(&changed) {
-            merge_into(&mut entries, manager, api_version, subresource, &changed);
-        }
-    }
-    put_entries(new, entries);
-}
-
-fn take_entries(obj: &mut Value) -> Vec<Value> {
-    obj.get_mut("metadata")
-        .and_then(Value::as_object_mut)
-        .and_then(|m| m.remove("managedFields"))
-        .and_then(|v| match v {
-            Value::Array(a) => Some(
-                a.into_iter()
-                    .filter(|e| e.get("manager").is_some())
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-fn put_entries(obj: &mut Value, entries: Vec<Value>) {
-    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        if entries.is_empty() {
-            meta.remove("managedFields");
-        } else {
-            meta.insert("managedFields".into(), Value::Array(entries));
-        }
-    }
-}
-
-fn merge_into(
-    entries: &mut Vec<Value>,
-    manager: &str,
-    api_version: &str,
-    subresource: Option<&str>,
-    fields: &Value,
-) {
-    let same = |e: &Value| {
-        e["manager"] == manager
-            && e["operation"] == "Update"
-            && e["apiVersion"] == api_version
-            && e.get("subresource").and_then(Value::as_str) == subresource
-    };
-    match entries.iter_mut().find(|e| same(e)) {
-        Some(e) => {
-            union(&mut e["fieldsV1"], fields);
-            e["time"] = json!(now());
-        }
-        None => entries.push(entry(manager, api_version, subresource, fields.clone())),
-    }
+    record(&mut list, updater(manager, api_version, subresource), &c);
+    put_entries(new, list);
 }
 
 #[cfg(test)]
@@ -338,9 +352,10 @@ mod tests {
         on_update(&rt, &old, &mut new, "bob", "v1", None);
         let mf = new["metadata"]["managedFields"].as_array().unwrap();
         assert_eq!(mf.len(), 2);
-        assert_eq!(mf[0]["fieldsV1"]["f:data"], json!({".": {}, "f:a": {}}));
-        assert_eq!(mf[1]["manager"], "bob");
-        assert_eq!(mf[1]["fieldsV1"], json!({"f:data": {"f:b": {}}}));
+        let alice = mf.iter().find(|e| e["manager"] == "alice").unwrap();
+        let bob = mf.iter().find(|e| e["manager"] == "bob").unwrap();
+        assert_eq!(alice["fieldsV1"]["f:data"], json!({".": {}, "f:a": {}}));
+        assert_eq!(bob["fieldsV1"], json!({"f:data": {"f:b": {}}}));
     }
 
     #[test]
@@ -353,6 +368,25 @@ mod tests {
         assert_eq!(
             new["metadata"]["managedFields"],
             old["metadata"]["managedFields"]
+        );
+    }
+
+    #[test]
+    fn list_items_of_built_ins_are_owned_by_their_keys() {
+        let reg = Registry::with_builtins();
+        let rt = reg.get("apps", "v1", "deployments").unwrap();
+        let mut obj = json!({"metadata": {"name": "d"}, "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {"spec": {"containers": [{"name": "web", "image": "nginx"}]}}}});
+        on_create(&rt, &mut obj, "kubectl", "apps/v1");
+        assert_eq!(
+            obj["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"],
+            json!({
+                "f:selector": {},
+                "f:template": {"f:spec": {"f:containers": {
+                    "k:{\"name\":\"web\"}": {".": {}, "f:image": {}, "f:name": {}}
+                }}}
+            })
         );
     }
 }

@@ -16,6 +16,7 @@ use k8s_openapi::{ClusterResourceScope, ListableResource, Resource};
 use serde_json::Value;
 
 use super::defaults;
+use super::structural::CrSchema;
 use super::validation::NameRule;
 
 /// The storage a resource lives in: one per (group, plural), shared by all served versions.
@@ -91,6 +92,22 @@ pub(crate) struct ResourceType {
     pub(crate) decode: Option<Decoder>,
     /// How objects are stored (see `events.rs` for the shape conversions).
     pub(crate) shape: Shape,
+    /// For built-ins: the kind's OpenAPI schema (see `schema.rs`).
+    pub(crate) schema: Option<SchemaFn>,
+    /// For custom resources: the version's structural schema and its CEL rules.
+    pub(crate) custom_schema: Option<Arc<CrSchema>>,
+    /// For built-ins: the containers Go's zero value of the kind already has (non-pointer
+    /// structs such as `spec`), which field ownership does not count as added.
+    pub(crate) zero: &'static [&'static str],
+    /// For custom resources: the version's `additionalPrinterColumns` (Table output).
+    pub(crate) printer_columns: Vec<Value>,
+}
+
+/// Produces a built-in kind's schema (a `$ref` into the generator's definitions).
+pub(crate) type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<T>()
 }
 
 /// Where a kind's objects live when they are not stored as served.
@@ -204,6 +221,7 @@ struct Extra {
     name_rule: NameRule,
     fields: &'static [&'static str],
     defaulter: Option<Defaulter>,
+    zero: &'static [&'static str],
 }
 
 const PLAIN: Extra = Extra {
@@ -216,11 +234,17 @@ const PLAIN: Extra = Extra {
     name_rule: NameRule::DnsSubdomain,
     fields: &[],
     defaulter: None,
+    zero: &[],
 };
 
 fn builtin<T>(extra: Extra) -> ResourceType
 where
-    T: Resource + ListableResource + serde::de::DeserializeOwned + serde::Serialize + 'static,
+    T: Resource
+        + ListableResource
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + schemars::JsonSchema
+        + 'static,
 {
     let namespaced = TypeId::of::<T::Scope>() != TypeId::of::<ClusterResourceScope>();
     ResourceType {
@@ -265,6 +289,10 @@ where
         custom: false,
         defaulter: extra.defaulter,
         decode: Some(typed_round_trip::<T>),
+        schema: Some(schema_of::<T>),
+        custom_schema: None,
+        zero: extra.zero,
+        printer_columns: Vec::new(),
         shape: if TypeId::of::<T>() == TypeId::of::<events::Event>() {
             Shape::EventsV1
         } else {
@@ -329,6 +357,7 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             name_rule: NameRule::DnsLabel,
             fields: &["status.phase"],
             defaulter: Some(defaults::namespace),
+            zero: &["spec", "status"],
             ..PLAIN
         }),
         builtin::<core::ConfigMap>(Extra {
@@ -346,6 +375,7 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             status: true,
             name_rule: NameRule::Dns1035Label,
             defaulter: Some(defaults::service),
+            zero: &["spec", "status", "status.loadBalancer"],
             ..PLAIN
         }),
         builtin::<core::ServiceAccount>(Extra {
@@ -359,21 +389,31 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             generation: Generation::Spec,
             fields: POD_FIELDS,
             defaulter: Some(defaults::pod),
+            zero: &["spec", "spec.containers=null", "status"],
             ..PLAIN
         }),
         builtin::<core::Event>(Extra {
             short_names: &["ev"],
             fields: CORE_EVENT_FIELDS,
+            zero: &["involvedObject", "source"],
             ..PLAIN
         }),
         builtin::<core::Node>(Extra {
             short_names: &["no"],
             status: true,
             fields: &["spec.unschedulable"],
+            zero: &[
+                "spec",
+                "status",
+                "status.daemonEndpoints",
+                "status.daemonEndpoints.kubeletEndpoint",
+                "status.nodeInfo",
+            ],
             ..PLAIN
         }),
         builtin::<core::PersistentVolumeClaim>(Extra {
             short_names: &["pvc"],
+            zero: &["spec", "spec.resources", "status"],
             status: true,
             ..PLAIN
         }),
@@ -384,31 +424,96 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
         builtin::<events::Event>(Extra {
             short_names: &["ev"],
             fields: EVENTS_V1_FIELDS,
+            zero: &["involvedObject", "source"],
             ..PLAIN
         }),
-        builtin::<coordination::Lease>(PLAIN),
+        builtin::<coordination::Lease>(Extra {
+            zero: &["spec"],
+            ..PLAIN
+        }),
         builtin::<apps::Deployment>(Extra {
             generation: Generation::SpecOrAnnotations,
+            zero: &[
+                "spec",
+                "spec.strategy",
+                "spec.template",
+                "spec.template.metadata",
+                "spec.template.spec",
+                "spec.template.spec.containers=null",
+                "status",
+            ],
             ..workload(&["deploy"], true, defaults::deployment)
         }),
         builtin::<apps::ReplicaSet>(Extra {
             fields: &["status.replicas"],
+            zero: &[
+                "spec",
+                "spec.template",
+                "spec.template.metadata",
+                "spec.template.spec",
+                "spec.template.spec.containers=null",
+                "status",
+            ],
             ..workload(&["rs"], true, defaults::replica_set)
         }),
-        builtin::<apps::StatefulSet>(workload(&["sts"], true, defaults::stateful_set)),
-        builtin::<apps::DaemonSet>(workload(&["ds"], false, defaults::daemon_set)),
+        builtin::<apps::StatefulSet>(Extra {
+            zero: &[
+                "spec",
+                "spec.template",
+                "spec.template.metadata",
+                "spec.template.spec",
+                "spec.template.spec.containers=null",
+                "spec.updateStrategy",
+                "status",
+            ],
+            ..workload(&["sts"], true, defaults::stateful_set)
+        }),
+        builtin::<apps::DaemonSet>(Extra {
+            zero: &[
+                "spec",
+                "spec.template",
+                "spec.template.metadata",
+                "spec.template.spec",
+                "spec.template.spec.containers=null",
+                "spec.updateStrategy",
+                "status",
+            ],
+            ..workload(&["ds"], false, defaults::daemon_set)
+        }),
         builtin::<batch::Job>(Extra {
             short_names: &[],
             fields: &["status.successful"],
+            zero: &[
+                "spec",
+                "spec.template",
+                "spec.template.metadata",
+                "spec.template.spec",
+                "spec.template.spec.containers=null",
+                "status",
+            ],
             ..workload(&[], false, defaults::job)
         }),
-        builtin::<batch::CronJob>(workload(&["cj"], false, defaults::cron_job)),
+        builtin::<batch::CronJob>(Extra {
+            zero: &[
+                "spec",
+                "spec.jobTemplate",
+                "spec.jobTemplate.metadata",
+                "spec.jobTemplate.spec",
+                "spec.jobTemplate.spec.template",
+                "spec.jobTemplate.spec.template.metadata",
+                "spec.jobTemplate.spec.template.spec",
+                "spec.jobTemplate.spec.template.spec.containers=null",
+                "status",
+            ],
+            ..workload(&["cj"], false, defaults::cron_job)
+        }),
         builtin::<rbac::Role>(Extra {
             name_rule: NameRule::PathSegment,
             ..PLAIN
         }),
         builtin::<rbac::RoleBinding>(Extra {
             name_rule: NameRule::PathSegment,
+            zero: &["roleRef"],
             ..PLAIN
         }),
         builtin::<rbac::ClusterRole>(Extra {
@@ -417,6 +522,7 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
         }),
         builtin::<rbac::ClusterRoleBinding>(Extra {
             name_rule: NameRule::PathSegment,
+            zero: &["roleRef"],
             ..PLAIN
         }),
         builtin::<apiextensions::CustomResourceDefinition>(Extra {
@@ -425,6 +531,7 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             status: true,
             generation: Generation::Spec,
             defaulter: Some(defaults::crd),
+            zero: &["spec", "spec.names", "status", "status.acceptedNames"],
             ..PLAIN
         }),
     ]

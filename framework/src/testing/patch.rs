@@ -48,7 +48,7 @@ pub(crate) struct PatchError {
 }
 
 impl PatchError {
-    fn bad_request(message: String) -> Self {
+    pub(crate) fn bad_request(message: String) -> Self {
         Self {
             code: 400,
             reason: "BadRequest",
@@ -57,7 +57,7 @@ impl PatchError {
     }
 
     /// The apiserver's pre-decoding of a patch body (its default `fieldValidation=Warn` path).
-    fn decoding(detail: impl fmt::Display) -> Self {
+    pub(crate) fn decoding(detail: impl fmt::Display) -> Self {
         Self::bad_request(format!("error decoding patch: {detail}"))
     }
 
@@ -499,7 +499,7 @@ fn prune_nulls(value: &mut Value) {
 }
 
 /// Decodes a patch body, failing with Go's `encoding/json` message as the apiserver does.
-fn decode(body: &[u8]) -> Result<Value, PatchError> {
+pub(crate) fn decode(body: &[u8]) -> Result<Value, PatchError> {
     if let Some(syntax_error) = go_syntax_error(body) {
         return Err(PatchError::decoding(syntax_error));
     }
@@ -509,7 +509,7 @@ fn decode(body: &[u8]) -> Result<Value, PatchError> {
 }
 
 /// How Go's `UnmarshalTypeError` names a JSON value's type.
-fn json_kind(value: &Value) -> &'static str {
+pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "bool",

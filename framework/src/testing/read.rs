@@ -135,6 +135,14 @@ pub(crate) async fn get(ctx: &Ctx<'_>, name: &str) -> Result<Reply, ApiError> {
         .store
         .get(&ctx.rt.group_resource(), &object_key(ctx, name))
         .ok_or_else(|| ApiError::not_found(ctx.rt, name))?;
+    if ctx.wants == Wants::Table {
+        let meta = json!({"resourceVersion": obj.rv.to_string()});
+        let row = super::table::row(ctx.rt, &render_value(&obj.value, ctx.rt, Wants::Json));
+        return Ok(Reply::json(
+            200,
+            &super::table::table(ctx.rt, meta, vec![row]),
+        ));
+    }
     // `/status` reads answer the whole object, like the main endpoint.
     Ok(Reply::bytes(200, render(&obj, ctx.rt, ctx.wants)))
 }
@@ -366,7 +374,12 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
                 continue;
             }
             if selected(&obj.value, ctx.rt, &labels, &fields) {
-                items.push(render(obj, ctx.rt, ctx.wants));
+                if ctx.wants == Wants::Table {
+                    let served = render_value(&obj.value, ctx.rt, Wants::Json);
+                    items.push(to_bytes(&super::table::row(ctx.rt, &served)));
+                } else {
+                    items.push(render(obj, ctx.rt, ctx.wants));
+                }
                 last = Some(key.clone());
             }
         }
@@ -382,6 +395,13 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         }
     }
     drop(state);
+    if ctx.wants == Wants::Table {
+        let rows = items
+            .iter()
+            .filter_map(|b| serde_json::from_slice(b).ok())
+            .collect();
+        return Ok(Reply::json(200, &super::table::table(ctx.rt, meta, rows)));
+    }
     let (kind, api_version) = match ctx.wants {
         Wants::Metadata => (
             "PartialObjectMetadataList".to_string(),

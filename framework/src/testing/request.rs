@@ -176,12 +176,23 @@ pub(crate) enum Wants {
     Metadata,
     /// Aggregated discovery (`as=APIGroupDiscoveryList`, `apidiscovery.k8s.io/v2`).
     AggregatedDiscovery,
+    /// `as=Table` in `meta.k8s.io/v1`: rows of columns, for `kubectl get`.
+    Table,
     /// Only representations this server cannot produce (406).
     Unsupported,
 }
 
 /// Picks the first representation in `Accept` that the server can produce.
 pub(crate) fn negotiate(headers: &HeaderMap) -> Wants {
+    negotiate_with(headers, true)
+}
+
+/// Like [`negotiate`], for endpoints that serve no `Table` (built-in kinds, watches).
+pub(crate) fn negotiate_without_table(headers: &HeaderMap) -> Wants {
+    negotiate_with(headers, false)
+}
+
+fn negotiate_with(headers: &HeaderMap, table: bool) -> Wants {
     let accept: Vec<&str> = headers
         .get_all(http::header::ACCEPT)
         .iter()
@@ -218,7 +229,14 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Wants {
             {
                 return Wants::AggregatedDiscovery;
             }
-            // Table, v2beta1 discovery and anything else: try the next alternative.
+            Some("Table")
+                if table
+                    && param("g") == Some("meta.k8s.io")
+                    && matches!(param("v"), Some("v1" | "v1beta1")) =>
+            {
+                return Wants::Table;
+            }
+            // v2beta1 discovery and anything else: try the next alternative.
             Some(_) => continue,
         }
     }
@@ -370,7 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn accept_picks_metadata_discovery_or_falls_back_to_json() {
+    fn accept_picks_metadata_tables_discovery_or_falls_back_to_json() {
         let mut h = HeaderMap::new();
         let set = |h: &mut HeaderMap, v: &'static str| {
             h.insert(http::header::ACCEPT, http::HeaderValue::from_static(v));
@@ -384,9 +402,10 @@ mod tests {
             &mut h,
             "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
         );
-        assert_eq!(negotiate(&h), Wants::Json);
+        assert_eq!(negotiate(&h), Wants::Table);
+        assert_eq!(negotiate_without_table(&h), Wants::Json);
         set(&mut h, "application/json;as=Table;v=v1;g=meta.k8s.io");
-        assert_eq!(negotiate(&h), Wants::Unsupported);
+        assert_eq!(negotiate_without_table(&h), Wants::Unsupported);
         set(
             &mut h,
             "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",

@@ -21,7 +21,7 @@ use super::kinds::{Registry, ResourceType};
 use super::request::{ApiRequest, ResourcePath, Route, Wants, negotiate, route};
 use super::status::ApiError;
 use super::store::Store;
-use super::{delete, discovery, read, watch, write};
+use super::{delete, discovery, openapi, read, watch, write};
 
 /// The response body type of every answer, in-process or over HTTP.
 pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -433,7 +433,8 @@ impl Inner {
             Route::Groups => discovery::groups(self, wants),
             Route::Group(g) => discovery::group(self, &g),
             Route::GroupVersion(g, v) => discovery::resource_list(self, &g, &v),
-            Route::OpenApi | Route::NotFound => Ok(Reply::page_not_found()),
+            Route::OpenApi => Ok(openapi::serve(self, req)),
+            Route::NotFound => Ok(Reply::page_not_found()),
             Route::Resource(path) => self.resource(client, req, path, wants).await,
         };
         result.unwrap_or_else(Reply::Error)
@@ -457,6 +458,18 @@ impl Inner {
         if path.namespace.is_some() && !rt.namespaced {
             return Ok(Reply::page_not_found());
         }
+        // Tables are served for reads of custom resources (their printer columns); other
+        // requests take the next representation the client accepts.
+        let wants = if wants == Wants::Table
+            && (!rt.custom
+                || req.method != Method::GET
+                || path.subresource.is_some()
+                || verb_of(req) == Some(Verb::Watch))
+        {
+            super::request::negotiate_without_table(&req.headers)
+        } else {
+            wants
+        };
         if wants == Wants::Unsupported {
             return Err(ApiError::not_acceptable(
                 "only the following media types are accepted: application/json, application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",

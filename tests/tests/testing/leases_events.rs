@@ -195,6 +195,42 @@ async fn an_events_k8s_io_event_must_name_its_reporter_time_type_action_and_reas
 }
 
 #[tokio::test]
+async fn an_events_k8s_io_event_update_may_change_its_series_but_not_its_note() {
+    let server = ApiServer::new();
+    let client = server.client();
+    const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+    let event = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e"},
+        "eventTime": "2026-01-02T03:04:05.000000Z", "type": "Normal", "reportingController": "windlass-test",
+        "reportingInstance": "a", "action": "A", "reason": "R", "note": "first"});
+    let res = request(&client, Method::POST, EVENTS, Some(event)).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let series = r#"{"series":{"count":2,"lastObservedTime":"2026-01-02T03:04:09.000000Z"}}"#;
+    let res = request_bytes(
+        &client,
+        Method::PATCH,
+        &format!("{EVENTS}/e"),
+        "application/merge-patch+json",
+        series,
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["series"]["count"], 2);
+    let res = request_bytes(
+        &client,
+        Method::PATCH,
+        &format!("{EVENTS}/e"),
+        "application/merge-patch+json",
+        r#"{"note":"rewritten"}"#,
+    )
+    .await;
+    let body = res.assert_status(422, "Invalid");
+    assert_eq!(
+        body["details"]["causes"][0],
+        json!({"reason": "FieldValueInvalid", "message": "Invalid value: \"rewritten\": field is immutable", "field": "note"})
+    );
+}
+
+#[tokio::test]
 async fn core_and_events_k8s_io_events_are_one_storage_in_two_shapes() {
     let server = ApiServer::new();
     let client = server.client();

@@ -245,3 +245,120 @@ async fn a_json_patch_of_the_status_subresource_changes_only_status() {
     assert_eq!(body["status"], json!({"size": 1}));
     assert_eq!(body["spec"]["size"], 1);
 }
+
+fn web_deployment() -> k8s_openapi::api::apps::v1::Deployment {
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "finalizers": ["example.com/a"]},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [
+                    {"name": "web", "image": "nginx:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+                    {"name": "log", "image": "fluent:1"}
+                ]}
+            }
+        }
+    }))
+    .unwrap()
+}
+
+async fn strategic(patch: serde_json::Value) -> serde_json::Value {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let server = ApiServer::new();
+    let deploys: Api<Deployment> = Api::namespaced(server.client(), "default");
+    deploys
+        .create(&PostParams::default(), &web_deployment())
+        .await
+        .unwrap();
+    let patched = deploys
+        .patch("web", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .expect("the strategic merge patch applies");
+    serde_json::to_value(patched).unwrap()
+}
+
+#[tokio::test]
+async fn a_strategic_merge_patch_merges_containers_and_env_by_name() {
+    let d = strategic(json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "image": "nginx:2", "env": [{"name": "B", "value": "two"}, {"name": "C", "value": "3"}]}
+    ]}}}}))
+    .await;
+    let containers = &d["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers[0]["image"], "nginx:2");
+    assert_eq!(
+        containers[0]["env"],
+        json!([{"name": "A", "value": "1"}, {"name": "B", "value": "two"}, {"name": "C", "value": "3"}])
+    );
+    assert_eq!(containers[1]["name"], "log", "the other container stays");
+}
+
+#[tokio::test]
+async fn strategic_merge_directives_delete_replace_and_reorder_list_items() {
+    let d = strategic(json!({"spec": {"template": {"spec": {"containers": [{"name": "log", "$patch": "delete"}]}}}})).await;
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let d = strategic(json!({"spec": {"template": {"spec": {
+        "$setElementOrder/containers": [{"name": "log"}, {"name": "web"}],
+        "containers": [{"name": "log", "image": "fluent:2"}]
+    }}}}))
+    .await;
+    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["log", "web"]);
+
+    let d = strategic(json!({"spec": {"template": {"spec": {"containers": [
+        {"$patch": "replace"}, {"name": "only", "image": "busybox"}
+    ]}}}}))
+    .await;
+    let containers = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers.len(), 1);
+    assert_eq!(containers[0]["name"], "only");
+    assert_eq!(containers[0]["image"], "busybox");
+}
+
+#[tokio::test]
+async fn strategic_merge_finalizers_are_a_set_with_delete_from_primitive_list() {
+    let d = strategic(json!({"metadata": {
+        "finalizers": ["example.com/b"],
+        "$deleteFromPrimitiveList/finalizers": ["example.com/a"]
+    }}))
+    .await;
+    assert_eq!(d["metadata"]["finalizers"], json!(["example.com/b"]));
+}
+
+#[tokio::test]
+async fn strategic_merge_retain_keys_clears_the_other_strategy_fields() {
+    let d = strategic(json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}))
+        .await;
+    assert_eq!(d["spec"]["strategy"], json!({"type": "Recreate"}));
+}
+
+#[tokio::test]
+async fn a_strategic_merge_patch_records_the_patcher_as_an_update_manager() {
+    let d = strategic(json!({"metadata": {"labels": {"tier": "front"}}})).await;
+    let patcher = d["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["fieldsV1"]["f:metadata"]["f:labels"].is_object())
+        .expect("an entry owning the label");
+    assert_eq!(patcher["operation"], "Update");
+    assert_eq!(
+        patcher["fieldsV1"]["f:metadata"]["f:labels"],
+        json!({".": {}, "f:tier": {}})
+    );
+}

@@ -77,6 +77,7 @@
 pub mod controller;
 pub mod informer;
 pub mod manager;
+pub mod metrics;
 pub mod object;
 pub mod prelude;
 pub mod queue;

@@ -16,7 +16,7 @@ mod decoded;
 mod shared;
 mod store;
 
-pub(crate) use cache::namespaced;
+pub(crate) use cache::{WeakCache, namespaced};
 pub use cache::{Cache, Cacheable};
 pub use config::InformerConfig;
 pub(crate) use shared::panic_message;

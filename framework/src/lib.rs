@@ -74,6 +74,7 @@
 //! |---|---|
 //! | `testing` | [`testing`]: an in-process Kubernetes API server for tests, with fault injection |
 
+pub mod client;
 pub mod controller;
 pub mod informer;
 pub mod manager;

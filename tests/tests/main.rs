@@ -3,4 +3,5 @@
 mod controller;
 mod derive;
 mod object;
+mod observability;
 mod testing;

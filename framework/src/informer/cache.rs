@@ -5,8 +5,8 @@
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
-use std::sync::{Arc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::ClusterResourceScope;

@@ -205,17 +205,22 @@ impl Serving {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
         for l in self.listeners {
-            let listener = TcpListener::from_std(l.listener).map_err(|source| {
-                ManagerError::Listen {
+            let listener =
+                TcpListener::from_std(l.listener).map_err(|source| ManagerError::Listen {
                     what: "metrics or health probes",
                     address: l.address,
                     source,
-                }
-            })?;
+                })?;
             let routes = Arc::new(Routes {
-                metrics: if l.metrics { self.metrics.clone() } else { None },
+                metrics: if l.metrics {
+                    self.metrics.clone()
+                } else {
+                    None
+                },
                 serves_metrics: l.metrics,
-                probes: l.probes.then(|| (self.healthz.clone(), self.readyz.clone())),
+                probes: l
+                    .probes
+                    .then(|| (self.healthz.clone(), self.readyz.clone())),
             });
             tracing::info!(address = %l.address, metrics = l.metrics, probes = l.probes, "serving");
             tasks.spawn(accept(listener, routes, stop.clone()));

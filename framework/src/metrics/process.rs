@@ -113,19 +113,28 @@ fn parse_limit(limits: &str, name: &str) -> Option<f64> {
 /// A `Name:   N kB` line of `/proc/<pid>/status`, in bytes.
 fn parse_status_kb(status: &str, name: &str) -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with(name))?;
-    let kb = line[name.len()..].split_whitespace().next()?.parse::<u64>().ok()?;
+    let kb = line[name.len()..]
+        .split_whitespace()
+        .next()?
+        .parse::<u64>()
+        .ok()?;
     Some((kb * 1024) as f64)
 }
 
 fn parse_boot_time(stat: &str) -> Option<f64> {
     let line = stat.lines().find(|l| l.starts_with("btime "))?;
-    line["btime ".len()..].trim().parse::<u64>().ok().map(|v| v as f64)
+    line["btime ".len()..]
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|v| v as f64)
 }
 
 fn read() -> Sample {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let mut sample = Sample::default();
-    if let Some((ticks, start_ticks, vsize)) = read("/proc/self/stat").as_deref().and_then(parse_stat)
+    if let Some((ticks, start_ticks, vsize)) =
+        read("/proc/self/stat").as_deref().and_then(parse_stat)
     {
         sample.cpu_seconds = Some(ticks / USER_HZ);
         sample.virtual_bytes = Some(vsize);

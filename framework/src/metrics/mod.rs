@@ -45,8 +45,8 @@
 //! rest:
 //!
 //! ```
-//! use prometheus::IntCounter;
 //! use windlass::metrics::Metrics;
+//! use windlass::metrics::prometheus::IntCounter;
 //!
 //! let metrics = Metrics::new();
 //! let backups = IntCounter::new("backups_taken_total", "Backups taken").unwrap();
@@ -71,6 +71,10 @@ use prometheus::{Encoder, IntGaugeVec, Opts, Registry, TextEncoder};
 pub(crate) use controller::{ControllerMetrics, Failure, ReconcileResult};
 pub(crate) use rest_client::RestClientMetrics;
 pub use workqueue::WorkqueueMetrics;
+
+/// The `prometheus` crate windlass records with, so an operator's own collectors are of the
+/// same version as the [`Registry`] they are registered on.
+pub use prometheus;
 
 use crate::informer::Cache;
 

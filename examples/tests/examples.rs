@@ -17,6 +17,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("test_server", "second create: 409"),
     ("custom_resource", "ready"),
     ("crdgen", "kind: CustomResourceDefinition"),
+    ("observability", "controller_runtime_reconcile_total"),
 ];
 
 fn example_path(name: &str) -> PathBuf {

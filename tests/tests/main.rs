@@ -6,4 +6,5 @@
 mod controller;
 mod derive;
 mod object;
+mod observability;
 mod testing;

@@ -34,3 +34,4 @@ pub use predicate::{
     ResourceVersionChanged, and, not, or,
 };
 pub use reconciler::{Action, FnReconciler, Reconciler, TerminalError, reconciler_fn};
+pub(crate) use runner::display_chain;

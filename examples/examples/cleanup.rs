@@ -127,12 +127,7 @@ impl Cleanup for Buckets {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_target(false)
-        .init();
+    windlass_examples::init_tracing();
     let server = windlass::testing::ApiServer::new();
     let client = server.client();
     let crds = Api::all(client.clone());

@@ -13,6 +13,7 @@
 //! ```sh
 //! cargo run --example quickstart
 //! cargo run --example quickstart -- --kubeconfig
+//! cargo run --example quickstart -- --log-json    # one JSON object per log line
 //! ```
 
 use std::sync::Arc;
@@ -170,12 +171,7 @@ impl Reconciler for WebsiteReconciler {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_target(false)
-        .init();
+    windlass_examples::init_tracing();
 
     // ANCHOR: client
     let use_kubeconfig = std::env::args().any(|a| a == "--kubeconfig");

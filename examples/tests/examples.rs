@@ -20,6 +20,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("cleanup", "the Bucket is gone, and so is the bucket"),
     ("conditions", "user scaled the database to 3 replicas"),
     ("deploy", "kind: ClusterRole"),
+    ("observability", "controller_runtime_reconcile_total"),
 ];
 
 fn example_path(name: &str) -> PathBuf {

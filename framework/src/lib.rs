@@ -41,7 +41,14 @@
 //! - `testing` (feature `testing`): an in-process, protocol-faithful Kubernetes API server, so
 //!   operators and their tests run with no cluster.
 //!
-//! Leader election and metrics are coming next.
+//! - [`metrics`]: a Prometheus registry with controller-runtime's series (same names, labels and
+//!   buckets, so existing dashboards work), served by the manager at `/metrics` next to the
+//!   `/healthz` and `/readyz` probes.
+//!
+//! - [`client`]: client-side flow control for the kube client (a token bucket, bounded retries
+//!   of 429s honouring `Retry-After`, request metrics), as client-go gives Go operators.
+//!
+//! Leader election is coming next.
 //!
 //! ## A custom resource
 //!
@@ -81,9 +88,11 @@
 //! |---|---|
 //! | `testing` | [`testing`]: an in-process Kubernetes API server for tests, with fault injection |
 
+pub mod client;
 pub mod controller;
 pub mod informer;
 pub mod manager;
+pub mod metrics;
 pub mod object;
 pub mod prelude;
 pub mod queue;

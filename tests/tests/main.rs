@@ -6,5 +6,6 @@
 mod controller;
 mod derive;
 mod object;
+mod observability;
 mod testing;
 mod toolkit;

@@ -35,3 +35,4 @@ pub use predicate::{
 };
 pub(crate) use reconciler::is_conflict;
 pub use reconciler::{Action, FnReconciler, Reconciler, TerminalError, reconciler_fn};
+pub(crate) use runner::display_chain;

@@ -17,7 +17,12 @@ use super::context::{Context, ReconcileReason, Shared};
 use super::enqueue::Enqueuer;
 use super::reconciler::{Action, Next, Reconciler, chain, is_conflict, is_terminal};
 use crate::informer::{Cache, Informer, ObjectKey, panic_message};
+use crate::metrics::{ControllerMetrics, Failure, Metrics, ReconcileResult};
 use crate::queue::{Priority, WorkQueue, default_controller_rate_limiter};
+
+/// How often a controller reports its queue's in-flight work (client-go's queues do it every
+/// 500 ms for themselves).
+const UNFINISHED_WORK_PERIOD: Duration = Duration::from_millis(500);
 
 /// How one reconcile ended.
 enum Outcome<E> {
@@ -41,6 +46,7 @@ struct Worker<R: Reconciler> {
     enqueuer: Arc<Enqueuer>,
     primary: Arc<Informer<R::Object>>,
     timeout: Option<Duration>,
+    metrics: Option<ControllerMetrics>,
 }
 
 impl<R: Reconciler> Worker<R> {
@@ -54,6 +60,9 @@ impl<R: Reconciler> Worker<R> {
             queue.done(&key);
             return;
         };
+        if let Some(metrics) = &self.metrics {
+            metrics.start();
+        }
         let attempt = self.enqueuer.failures(&key) + 1;
         let ctx = Context::new(self.shared.clone(), reason, attempt);
         let span = tracing::info_span!(
@@ -62,6 +71,7 @@ impl<R: Reconciler> Worker<R> {
             object = %key,
             reason = %ctx.reason(),
             attempt,
+            outcome = tracing::field::Empty,
         );
         let outcome = async {
             let run = AssertUnwindSafe(self.reconciler.reconcile(obj.clone(), &ctx)).catch_unwind();
@@ -81,40 +91,72 @@ impl<R: Reconciler> Worker<R> {
         .instrument(span.clone())
         .await;
         let _enter = span.enter();
-        match outcome {
+        // Each failure is logged exactly once, here, with its whole source chain; the
+        // outcome goes on the span so every line of this reconcile can be found by it.
+        let (result, failure) = match outcome {
             Outcome::Done(action) => {
+                let result = match action.0 {
+                    Next::AwaitChange => ReconcileResult::Success,
+                    Next::RequeueAfter(_) => ReconcileResult::RequeueAfter,
+                    Next::RequeueWithBackoff => ReconcileResult::Requeue,
+                };
+                span.record("outcome", result.label());
                 tracing::debug!("reconciled");
                 self.enqueuer.reset_failures(&key);
                 self.apply(&key, action);
+                (result, Failure::None)
             }
-            Outcome::Failed(error) => match self.reconciler.on_error(&obj, &error, attempt, &ctx) {
-                Some(action) => {
-                    tracing::debug!(error = %display_chain(&error), "reconcile failed; the error hook chose the next step");
-                    self.apply_after_failure(&key, attempt, action);
+            Outcome::Failed(error) => {
+                let terminal = is_terminal(&error);
+                let failure = if terminal {
+                    Failure::Terminal
+                } else {
+                    Failure::Error
+                };
+                match self.reconciler.on_error(&obj, &error, attempt, &ctx) {
+                    Some(action) => {
+                        span.record("outcome", "error");
+                        tracing::debug!(error = %display_chain(&error), "reconcile failed; the error hook chose the next step");
+                        self.apply_after_failure(&key, attempt, action);
+                    }
+                    None if terminal => {
+                        span.record("outcome", "terminal_error");
+                        tracing::error!(error = %display_chain(&error), "reconcile failed with a terminal error; not retrying until the object changes");
+                        self.give_up(&key);
+                    }
+                    None if is_conflict(&error) => {
+                        span.record("outcome", "conflict");
+                        tracing::debug!(error = %display_chain(&error), "conflict: the object changed meanwhile; retrying");
+                        self.retry(&key, attempt);
+                    }
+                    None => {
+                        span.record("outcome", "error");
+                        tracing::error!(error = %display_chain(&error), "reconcile failed; retrying with backoff");
+                        self.retry(&key, attempt);
+                    }
                 }
-                None if is_terminal(&error) => {
-                    tracing::error!(error = %display_chain(&error), "reconcile failed with a terminal error; not retrying until the object changes");
-                    self.give_up(&key);
-                }
-                None if is_conflict(&error) => {
-                    tracing::debug!(error = %display_chain(&error), "conflict: the object changed meanwhile; retrying");
-                    self.retry(&key, attempt);
-                }
-                None => {
-                    tracing::error!(error = %display_chain(&error), "reconcile failed; retrying with backoff");
-                    self.retry(&key, attempt);
-                }
-            },
+                (ReconcileResult::Error, failure)
+            }
             Outcome::Panicked(message) => {
+                span.record("outcome", "panic");
                 tracing::error!(panic = %message, "reconcile panicked; retrying with backoff");
                 self.retry(&key, attempt);
+                (ReconcileResult::Error, Failure::Panic)
             }
             Outcome::TimedOut(after) => {
+                span.record("outcome", "timeout");
                 tracing::error!(timeout = ?after, "reconcile timed out; retrying with backoff");
                 self.retry(&key, attempt);
+                (ReconcileResult::Error, Failure::Timeout)
             }
+        };
+        // The reconcile time is the queue's work duration (from `get` to `done`), which
+        // brackets the reconcile by a few hundred nanoseconds: reading the clock twice more
+        // for it would cost more than the rest of the metrics together.
+        let worked = queue.done_timed(&key);
+        if let Some(metrics) = &self.metrics {
+            metrics.finish(worked.unwrap_or_default(), result, failure);
         }
-        queue.done(&key);
     }
 
     /// Retries a failed reconcile after the object's next backoff step.
@@ -183,11 +225,25 @@ where
     <R::Object as kube::Resource>::DynamicType: Default,
 {
     /// Runs the controller until `shutdown` is cancelled; in-flight reconciles finish first.
-    pub(crate) async fn run(self, client: kube::Client, cache: Cache, shutdown: CancellationToken) {
-        let queue: WorkQueue<ObjectKey> = WorkQueue::builder()
+    /// With `metrics`, its series (and its queue's) are created at zero now and recorded
+    /// from then on.
+    pub(crate) async fn run(
+        self,
+        client: kube::Client,
+        cache: Cache,
+        shutdown: CancellationToken,
+        metrics: Option<Metrics>,
+    ) {
+        let mut queue = WorkQueue::builder()
             .name(self.name.clone())
-            .rate_limiter(default_controller_rate_limiter())
-            .build();
+            .rate_limiter(default_controller_rate_limiter());
+        if let Some(metrics) = &metrics {
+            queue = queue.metrics(metrics.workqueue(&self.name));
+        }
+        let queue: WorkQueue<ObjectKey> = queue.build();
+        let controller_metrics = metrics
+            .as_ref()
+            .map(|m| m.controller(&self.name, self.max_concurrent));
         let enqueuer = Arc::new(Enqueuer::new(queue.clone()));
         let primary = cache.informer::<R::Object>(self.informer.clone());
         let waiters: Vec<_> = self
@@ -234,6 +290,7 @@ where
             enqueuer: enqueuer.clone(),
             primary: primary.clone(),
             timeout: self.timeout,
+            metrics: controller_metrics,
         });
         let mut tasks = JoinSet::new();
         for _ in 0..self.max_concurrent {
@@ -250,6 +307,20 @@ where
                     match key {
                         Some(key) => worker.process(key).await,
                         None => break,
+                    }
+                }
+            });
+        }
+        if metrics.is_some() {
+            let queue = queue.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                let mut every = tokio::time::interval(UNFINISHED_WORK_PERIOD);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = every.tick() => queue.update_unfinished_work(),
                     }
                 }
             });

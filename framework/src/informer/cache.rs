@@ -5,8 +5,8 @@
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::ClusterResourceScope;
@@ -259,6 +259,11 @@ impl Cache {
         }
     }
 
+    /// A handle that does not keep the cache alive (what the metrics registry holds).
+    pub(crate) fn downgrade(&self) -> WeakCache {
+        WeakCache(Arc::downgrade(&self.inner))
+    }
+
     /// Each informer's name and counters.
     pub fn stats(&self) -> Vec<(String, InformerStats)> {
         let mut out: Vec<_> = self
@@ -270,6 +275,17 @@ impl Cache {
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+}
+
+/// A [`Cache`] that may have been dropped.
+#[derive(Clone)]
+pub(crate) struct WeakCache(Weak<Inner>);
+
+impl WeakCache {
+    /// The cache, if it still exists.
+    pub(crate) fn upgrade(&self) -> Option<Cache> {
+        self.0.upgrade().map(|inner| Cache { inner })
     }
 }
 

@@ -16,8 +16,8 @@ mod decoded;
 mod shared;
 mod store;
 
-pub(crate) use cache::namespaced;
 pub use cache::{Cache, Cacheable};
+pub(crate) use cache::{WeakCache, namespaced};
 pub use config::InformerConfig;
 pub(crate) use shared::panic_message;
 pub use shared::{EventHandler, Informer, InformerStats};

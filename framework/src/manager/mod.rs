@@ -4,11 +4,20 @@
 //! This module owns process lifecycle: start order (caches, then runnables that do not need
 //! leadership, then controllers), shutdown on SIGTERM/SIGINT or a [`ShutdownHandle`] (stop
 //! taking work, let in-flight reconciles finish within a grace period, stop in reverse order;
-//! a second signal forces the exit), and readiness (all caches synced). Leader election,
-//! metrics and health endpoints plug in here as they arrive.
+//! a second signal forces the exit), and readiness (all caches synced). Leader election
+//! plugs in here as it arrives.
+//!
+//! Observability hangs off the manager too, in submodules: `server.rs` serves `/metrics`
+//! and the `/healthz` and `/readyz` probes (started first, stopped last), and `healthz.rs`
+//! holds the checks behind the probes. See [`Config::metrics_bind_address`],
+//! [`Config::health_probe_bind_address`] and [`Manager::add_readyz_check`].
+
+mod healthz;
+mod server;
 
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,6 +32,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::controller::{Controller, Reconciler};
 use crate::informer::{Cache, panic_message};
+use crate::metrics::Metrics;
+
+pub use healthz::Check;
 
 /// An error a runnable ends with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,6 +48,8 @@ pub struct RunContext {
     pub cache: Cache,
     /// Cancelled when the manager shuts down; a runnable should then return promptly.
     pub shutdown: CancellationToken,
+    /// The manager's metrics registry, unless metrics are off.
+    pub metrics: Option<Metrics>,
 }
 
 impl fmt::Debug for RunContext {
@@ -98,7 +112,9 @@ where
     }
 
     async fn run(self: Box<Self>, ctx: RunContext) -> Result<(), BoxError> {
-        (*self).run(ctx.client, ctx.cache, ctx.shutdown).await;
+        (*self)
+            .run(ctx.client, ctx.cache, ctx.shutdown, ctx.metrics)
+            .await;
         Ok(())
     }
 }
@@ -108,6 +124,8 @@ where
 pub struct Config {
     graceful_shutdown_timeout: Duration,
     handle_signals: bool,
+    /// Metrics and probes; their setters are in `server.rs`.
+    serving: server::Settings,
 }
 
 impl Default for Config {
@@ -115,6 +133,7 @@ impl Default for Config {
         Self {
             graceful_shutdown_timeout: Duration::from_secs(30),
             handle_signals: true,
+            serving: server::Settings::default(),
         }
     }
 }
@@ -159,6 +178,18 @@ pub enum ManagerError {
     /// A second signal arrived during the graceful shutdown; in-flight work was aborted.
     #[error("shutdown forced by a second signal; in-flight work was aborted")]
     Forced,
+    /// The metrics or health probe address could not be bound (it was bound when the
+    /// manager was created; `run` reports the failure before starting anything).
+    #[error("cannot serve {what} on {address}")]
+    Listen {
+        /// What was to be served there.
+        what: &'static str,
+        /// The address.
+        address: SocketAddr,
+        /// Why it could not be bound.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Starts a graceful shutdown of a running manager from anywhere. Cheap to clone.
@@ -217,6 +248,8 @@ pub struct Manager {
     shutdown: CancellationToken,
     /// Whether `run` has started and not begun shutting down (half of readiness).
     running: Arc<AtomicBool>,
+    /// Metrics, the bound metrics and probe listeners, and the health checks.
+    serving: server::Serving,
 }
 
 impl fmt::Debug for Manager {
@@ -257,14 +290,22 @@ impl Manager {
     }
 
     /// A manager with the given configuration.
+    ///
+    /// The metrics and health probe addresses of `config` are bound now, so
+    /// [`metrics_address`](Self::metrics_address) is known before the manager runs; a failure
+    /// to bind is returned by [`run`](Self::run).
     pub fn with_config(client: Client, config: Config) -> Self {
+        let cache = Cache::new(client.clone());
+        let shutdown = CancellationToken::new();
+        let serving = server::Serving::new(&config.serving, &cache, &shutdown);
         Self {
-            cache: Cache::new(client.clone()),
+            cache,
             client,
             config,
             runnables: Vec::new(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             running: Arc::new(AtomicBool::new(false)),
+            serving,
         }
     }
 
@@ -329,8 +370,9 @@ impl Manager {
     ///
     /// # Errors
     ///
-    /// When a runnable fails, when in-flight work outlives the graceful shutdown timeout, or
-    /// when a second signal forces the exit.
+    /// When a runnable fails, when in-flight work outlives the graceful shutdown timeout, when
+    /// a second signal forces the exit, or when the metrics or probe address could not be
+    /// bound.
     pub async fn run(self) -> Result<(), ManagerError> {
         let Manager {
             client,
@@ -339,7 +381,12 @@ impl Manager {
             runnables,
             shutdown,
             running,
+            serving,
         } = self;
+        let metrics = serving.metrics().cloned();
+        // Serving starts first and stops last, so probes and scrapes see start-up and
+        // shutdown too.
+        let server = serving.start()?;
         let mut signals: Option<SignalFuture> = config.handle_signals.then(signal);
         cache.start();
         running.store(true, Ordering::SeqCst);
@@ -356,6 +403,7 @@ impl Manager {
                 client: client.clone(),
                 cache: cache.clone(),
                 shutdown: shutdown.clone(),
+                metrics: metrics.clone(),
             };
             tracing::debug!(runnable = %name, "starting");
             tasks.spawn(async move {
@@ -408,6 +456,7 @@ impl Manager {
         };
         tasks.abort_all();
         cache.stop();
+        server.stop().await;
         match failure.or(outcome) {
             Some(e) => Err(e),
             None => {

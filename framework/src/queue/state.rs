@@ -77,6 +77,9 @@ pub(crate) struct State<K> {
     processing: usize,
     /// Slots being processed, kept only when metrics are on (for `update_unfinished_work`).
     in_flight: Vec<u32>,
+    /// The work duration the last `done` reported to the metrics, for a controller to report
+    /// as its reconcile time without reading the clock again.
+    pub(crate) last_work: Option<f64>,
     /// `get` calls registered to be woken.
     pub(crate) waiters: usize,
     /// The ready time a waiting `get` sleeps until, if any does.
@@ -99,6 +102,7 @@ impl<K> Default for State<K> {
             waiting: 0,
             processing: 0,
             in_flight: Vec::new(),
+            last_work: None,
             waiters: 0,
             timer: None,
             shutting_down: false,
@@ -281,7 +285,9 @@ impl<K: Clone + Eq + Hash> State<K> {
         self.processing -= 1;
         if let Some(m) = m {
             if let Some(started_at) = entry.started_at.take() {
-                m.work_duration(now().saturating_duration_since(started_at).as_secs_f64());
+                let worked = now().saturating_duration_since(started_at).as_secs_f64();
+                m.work_duration(worked);
+                self.last_work = Some(worked);
             }
             let at = entry.in_flight_at;
             self.in_flight.swap_remove(at);

@@ -251,13 +251,21 @@ where
     /// Marks an item as done processing. If it was added again meanwhile, it is queued again
     /// now. Calling it for an item that is not being processed does nothing.
     pub fn done(&self, item: &K) {
+        self.done_timed(item);
+    }
+
+    /// [`done`](Self::done), returning how long the item was processed since `get` (when the
+    /// queue has metrics): a controller reports it as its reconcile time, so a reconcile costs
+    /// no clock reads beyond the queue's own.
+    pub(crate) fn done_timed(&self, item: &K) -> Option<f64> {
         let shared = &*self.shared;
-        let (wake, drained) = {
+        let (wake, drained, worked) = {
             let mut state = shared.state.lock();
             let requeued = state.done(item, Instant::now, shared.metrics.as_deref());
             (
                 requeued && state.waiters > 0,
                 state.draining && state.processing() == 0,
+                state.last_work.take(),
             )
         };
         if wake {
@@ -266,6 +274,7 @@ where
         if drained {
             shared.drained.notify_waiters();
         }
+        worked
     }
 
     /// Items ready to be handed out; items being processed or waiting for a ready time are not

@@ -170,4 +170,4 @@ mod write;
 
 pub use faults::{FaultRule, Faults, Verb};
 pub use http::{ServeHandle, kubeconfig_yaml};
-pub use server::{ApiServer, Config, RequestRecord, TestClient};
+pub use server::{ApiServer, Config, RequestRecord, TestClient, TestService};

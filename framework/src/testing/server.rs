@@ -205,6 +205,7 @@ impl fmt::Debug for ApiServer {
 pub struct TestClient {
     state: Arc<ClientState>,
     client: kube::Client,
+    service: TestService,
 }
 
 impl fmt::Debug for TestClient {
@@ -229,6 +230,68 @@ impl TestClient {
     /// The name requests from this client are logged under.
     pub fn name(&self) -> &str {
         &self.state.name
+    }
+
+    /// A kube `ClientBuilder` over the same connection (same name, same faults), to build a
+    /// client with tower layers of your own, or windlass's flow control
+    /// ([`client::Config::build_with`](crate::client::Config::build_with)), so tests exercise
+    /// the same stack as a real client:
+    ///
+    /// ```
+    /// use windlass::testing::ApiServer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = ApiServer::new();
+    /// let replica = server.client_named("operator");
+    /// let client = windlass::client::Config::default()
+    ///     .qps(10.0)
+    ///     .build_with(replica.client_builder(), "in-process")?;
+    /// # let _ = client;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn client_builder(&self) -> kube::client::ClientBuilder<TestService> {
+        kube::client::ClientBuilder::new(self.service.clone(), "default")
+    }
+}
+
+/// The tower service behind a [`TestClient`]: requests go straight to the server's handler,
+/// in-process. Cloning is cheap.
+#[derive(Clone)]
+pub struct TestService {
+    inner: Arc<Inner>,
+    client: Arc<ClientState>,
+}
+
+impl fmt::Debug for TestService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestService")
+            .field("client", &self.client.name)
+            .finish()
+    }
+}
+
+impl tower::Service<http::Request<kube::client::Body>> for TestService {
+    type Response = Response<UnsyncBoxBody<Bytes, Infallible>>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<kube::client::Body>) -> Self::Future {
+        let inner = self.inner.clone();
+        let client = self.client.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let body = body.collect_bytes().await.unwrap_or_default();
+            Ok(inner.handle(&client, ApiRequest::new(parts, body)).await?)
+        })
     }
 }
 
@@ -293,20 +356,14 @@ impl ApiServer {
             name: name.to_string(),
             faults: Faults::new(),
         });
-        let inner = self.inner.clone();
-        let svc_state = state.clone();
-        let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
-            let inner = inner.clone();
-            let client = svc_state.clone();
-            async move {
-                let (parts, body) = req.into_parts();
-                let body = body.collect_bytes().await.unwrap_or_default();
-                inner.handle(&client, ApiRequest::new(parts, body)).await
-            }
-        });
+        let service = TestService {
+            inner: self.inner.clone(),
+            client: state.clone(),
+        };
         TestClient {
             state,
-            client: kube::Client::new(service, "default"),
+            client: kube::Client::new(service.clone(), "default"),
+            service,
         }
     }
 

@@ -1,0 +1,230 @@
+//! The `controller_runtime_*` series, with controller-runtime's names, help texts, labels and
+//! buckets, and the per-controller handle the controller's workers record into.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+
+use super::register;
+
+/// controller-runtime's `controller_runtime_reconcile_time_seconds` buckets: 5 ms to 60 s,
+/// finer where reconciles usually fall.
+pub(crate) const RECONCILE_TIME_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9,
+    1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0,
+    25.0, 30.0, 40.0, 50.0, 60.0,
+];
+
+/// The families, shared by every controller of one registry.
+pub(crate) struct Families {
+    total: IntCounterVec,
+    errors: IntCounterVec,
+    terminal: IntCounterVec,
+    panics: IntCounterVec,
+    timeouts: IntCounterVec,
+    time: HistogramVec,
+    max_concurrent: IntGaugeVec,
+    active: IntGaugeVec,
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("a valid counter")
+}
+
+fn gauge(name: &str, help: &str) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), &["controller"]).expect("a valid gauge")
+}
+
+impl Families {
+    pub(crate) fn new() -> Self {
+        Self {
+            total: counter(
+                "controller_runtime_reconcile_total",
+                "Total number of reconciliations per controller",
+                &["controller", "result"],
+            ),
+            errors: counter(
+                "controller_runtime_reconcile_errors_total",
+                "Total number of reconciliation errors per controller",
+                &["controller"],
+            ),
+            terminal: counter(
+                "controller_runtime_terminal_reconcile_errors_total",
+                "Total number of terminal reconciliation errors per controller",
+                &["controller"],
+            ),
+            panics: counter(
+                "controller_runtime_reconcile_panics_total",
+                "Total number of reconciliation panics per controller",
+                &["controller"],
+            ),
+            timeouts: counter(
+                "controller_runtime_reconcile_timeouts_total",
+                "Total number of reconciliation timeouts per controller",
+                &["controller"],
+            ),
+            time: HistogramVec::new(
+                HistogramOpts::new(
+                    "controller_runtime_reconcile_time_seconds",
+                    "Length of time per reconciliation per controller",
+                )
+                .buckets(RECONCILE_TIME_BUCKETS.to_vec()),
+                &["controller"],
+            )
+            .expect("a valid histogram"),
+            max_concurrent: gauge(
+                "controller_runtime_max_concurrent_reconciles",
+                "Maximum number of concurrent reconciles per controller",
+            ),
+            active: gauge(
+                "controller_runtime_active_workers",
+                "Number of currently used workers per controller",
+            ),
+        }
+    }
+
+    pub(crate) fn register(&self, registry: &Registry) {
+        register(registry, self.total.clone());
+        register(registry, self.errors.clone());
+        register(registry, self.terminal.clone());
+        register(registry, self.panics.clone());
+        register(registry, self.timeouts.clone());
+        register(registry, self.time.clone());
+        register(registry, self.max_concurrent.clone());
+        register(registry, self.active.clone());
+    }
+}
+
+/// How a reconcile ended, as `controller_runtime_reconcile_total`'s `result` label counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReconcileResult {
+    /// Succeeded and waits for the next change.
+    Success,
+    /// Succeeded and asked to run again after the object's backoff.
+    Requeue,
+    /// Succeeded and asked to run again after a given time.
+    RequeueAfter,
+    /// Failed: an error (terminal or not), a panic or a timeout.
+    Error,
+}
+
+impl ReconcileResult {
+    /// The `result` label value.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            ReconcileResult::Success => "success",
+            ReconcileResult::Requeue => "requeue",
+            ReconcileResult::RequeueAfter => "requeue_after",
+            ReconcileResult::Error => "error",
+        }
+    }
+}
+
+/// One controller's series, resolved once so that recording a reconcile touches atomics only
+/// (no label lookup).
+#[derive(Clone)]
+pub(crate) struct ControllerMetrics {
+    success: IntCounter,
+    requeue: IntCounter,
+    requeue_after: IntCounter,
+    error: IntCounter,
+    errors: IntCounter,
+    terminal: IntCounter,
+    panics: IntCounter,
+    timeouts: IntCounter,
+    time: Histogram,
+    active: IntGauge,
+}
+
+impl ControllerMetrics {
+    /// Resolving a label set creates its series at zero: that is the pre-initialisation
+    /// controller-runtime does when a controller starts.
+    pub(crate) fn new(families: &Families, name: &str, max_concurrent: usize) -> Self {
+        let result = |r: &str| families.total.with_label_values(&[name, r]);
+        let metrics = Self {
+            success: result("success"),
+            requeue: result("requeue"),
+            requeue_after: result("requeue_after"),
+            error: result("error"),
+            errors: families.errors.with_label_values(&[name]),
+            terminal: families.terminal.with_label_values(&[name]),
+            panics: families.panics.with_label_values(&[name]),
+            timeouts: families.timeouts.with_label_values(&[name]),
+            time: families.time.with_label_values(&[name]),
+            active: families.active.with_label_values(&[name]),
+        };
+        families
+            .max_concurrent
+            .with_label_values(&[name])
+            .set(i64::try_from(max_concurrent).unwrap_or(i64::MAX));
+        metrics.active.set(0);
+        metrics
+    }
+
+    /// A worker started a reconcile.
+    pub(crate) fn start(&self) {
+        self.active.inc();
+    }
+
+    /// A reconcile ended after `seconds`: its result, and which kind of failure it was.
+    pub(crate) fn finish(&self, seconds: f64, result: ReconcileResult, failure: Failure) {
+        self.active.dec();
+        self.time.observe(seconds);
+        match result {
+            ReconcileResult::Success => self.success.inc(),
+            ReconcileResult::Requeue => self.requeue.inc(),
+            ReconcileResult::RequeueAfter => self.requeue_after.inc(),
+            ReconcileResult::Error => {
+                self.error.inc();
+                self.errors.inc();
+            }
+        }
+        match failure {
+            Failure::None | Failure::Error => {}
+            Failure::Terminal => self.terminal.inc(),
+            Failure::Panic => self.panics.inc(),
+            Failure::Timeout => self.timeouts.inc(),
+        }
+    }
+}
+
+/// What kind of failure a failed reconcile was, for the counters that single some out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Not a failure.
+    None,
+    /// An ordinary error.
+    Error,
+    /// An error with a `TerminalError` in its chain.
+    Terminal,
+    /// A panic.
+    Panic,
+    /// The controller's reconcile timeout fired.
+    Timeout,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_counts_as_an_error_and_a_panic() {
+        let families = Families::new();
+        let m = ControllerMetrics::new(&families, "c", 2);
+        m.start();
+        m.finish(0.001, ReconcileResult::Error, Failure::Panic);
+        assert_eq!(m.error.get(), 1);
+        assert_eq!(m.errors.get(), 1);
+        assert_eq!(m.panics.get(), 1);
+        assert_eq!(m.terminal.get(), 0);
+        assert_eq!(m.active.get(), 0);
+        assert_eq!(m.time.get_sample_count(), 1);
+    }
+
+    #[test]
+    fn buckets_are_controller_runtimes_forty() {
+        assert_eq!(RECONCILE_TIME_BUCKETS.len(), 40);
+        assert!(RECONCILE_TIME_BUCKETS.windows(2).all(|w| w[0] < w[1]));
+    }
+}

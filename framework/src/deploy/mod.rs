@@ -10,8 +10,9 @@
 //! The Deployment is locked down as the Pod Security "restricted" profile asks (non-root, no
 //! privilege escalation, no capabilities, read-only root file system, the runtime's default
 //! seccomp profile), passes the pod's name and namespace as `POD_NAME` and `POD_NAMESPACE`
-//! (events report the pod's name), and, without leader election, runs one replica with the
-//! `Recreate` strategy so two operators never run at once during a rollout.
+//! (events report the pod's name), declares the metrics port and probes `/healthz` and
+//! `/readyz` when the manager serves them, and, without leader election, runs one replica with
+//! the `Recreate` strategy so two operators never run at once during a rollout.
 //!
 //! The fields of [`Manifests`] are public k8s-openapi objects: change anything else (resources,
 //! node selectors, probes) before printing.
@@ -56,6 +57,8 @@ pub struct Config {
     crds: Vec<CustomResourceDefinition>,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    metrics_port: Option<u16>,
+    probe_port: Option<u16>,
 }
 
 impl Config {
@@ -72,6 +75,8 @@ impl Config {
             crds: Vec::new(),
             args: Vec::new(),
             env: Vec::new(),
+            metrics_port: None,
+            probe_port: None,
         }
     }
 
@@ -115,6 +120,32 @@ impl Config {
     #[must_use]
     pub fn args(mut self, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The port the operator serves `/metrics` on, declared as the container's `metrics` port
+    /// (default: none; [`Manager::manifests`](crate::manager::Manager::manifests) takes it
+    /// from the manager's metrics address).
+    #[must_use]
+    pub fn metrics_port(mut self, port: u16) -> Self {
+        self.metrics_port = Some(port);
+        self
+    }
+
+    /// The port the operator serves `/healthz` and `/readyz` on: the Deployment gets a
+    /// liveness probe on `/healthz` and a readiness probe on `/readyz` (default: none;
+    /// [`Manager::manifests`](crate::manager::Manager::manifests) takes it from the
+    /// manager's health probe address).
+    #[must_use]
+    pub fn health_probe_port(mut self, port: u16) -> Self {
+        self.probe_port = Some(port);
+        self
+    }
+
+    /// These ports, where no port was set.
+    pub(crate) fn ports_unless_set(mut self, metrics: Option<u16>, probes: Option<u16>) -> Self {
+        self.metrics_port = self.metrics_port.or(metrics);
+        self.probe_port = self.probe_port.or(probes);
         self
     }
 
@@ -194,6 +225,30 @@ fn deployment(config: &Config) -> Result<Deployment, DeployError> {
     });
     if !config.args.is_empty() {
         container["args"] = json!(config.args);
+    }
+    let mut ports = Vec::new();
+    if let Some(port) = config.metrics_port {
+        ports.push(json!({"name": "metrics", "containerPort": port, "protocol": "TCP"}));
+    }
+    if let Some(port) = config.probe_port {
+        if config.metrics_port != Some(port) {
+            ports.push(json!({"name": "probes", "containerPort": port, "protocol": "TCP"}));
+        }
+        // kubebuilder's timings: liveness is checked less often, and only after start-up
+        // has had time; readiness follows the caches syncing.
+        container["livenessProbe"] = json!({
+            "httpGet": {"path": "/healthz", "port": port},
+            "initialDelaySeconds": 15,
+            "periodSeconds": 20,
+        });
+        container["readinessProbe"] = json!({
+            "httpGet": {"path": "/readyz", "port": port},
+            "initialDelaySeconds": 5,
+            "periodSeconds": 10,
+        });
+    }
+    if !ports.is_empty() {
+        container["ports"] = json!(ports);
     }
     let mut spec = json!({
         "replicas": config.replicas,

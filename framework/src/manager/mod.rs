@@ -341,7 +341,8 @@ impl Manager {
     /// The manifests that install this operator: namespace, CRDs, service account, the
     /// minimal roles for what its runnables declare, bindings and Deployment (see
     /// [`deploy`](crate::deploy)). `manager.manifests(&config)?.to_yaml()?` is the whole
-    /// install.
+    /// install. The Deployment declares the ports of the manager's metrics and health probe
+    /// addresses, and probes the latter, unless `config` names ports of its own.
     ///
     /// # Errors
     ///
@@ -350,7 +351,11 @@ impl Manager {
         &self,
         config: &crate::deploy::Config,
     ) -> Result<crate::deploy::Manifests, crate::deploy::DeployError> {
-        crate::deploy::Manifests::new(config, &self.permissions())
+        let config = config.clone().ports_unless_set(
+            self.metrics_address().map(|a| a.port()),
+            self.health_probe_address().map(|a| a.port()),
+        );
+        crate::deploy::Manifests::new(&config, &self.permissions())
     }
 
     /// A handle that starts a graceful shutdown.

@@ -224,6 +224,55 @@ async fn an_operator_whose_controllers_all_watch_one_namespace_gets_a_role_and_n
 }
 
 #[tokio::test]
+async fn the_deployment_probes_and_declares_the_ports_the_manager_serves() {
+    let server = ApiServer::new();
+    let serving = windlass::manager::Config::default()
+        .handle_signals(false)
+        .metrics_bind_address(Some("127.0.0.1:0".parse().unwrap()))
+        .health_probe_bind_address(Some("127.0.0.1:0".parse().unwrap()));
+    let manager =
+        Manager::with_config(server.client(), serving).add(Controller::new(noop::<ConfigMap>()));
+    let metrics = manager.metrics_address().unwrap().port();
+    let probes = manager.health_probe_address().unwrap().port();
+    let manifests = manager
+        .manifests(&Config::new("cm-operator", "example.com/cm-operator:1"))
+        .unwrap();
+    let pod = manifests.deployment.spec.template.spec.clone().unwrap();
+    let container = &pod.containers[0];
+    let ports: Vec<_> = container
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| (p.name.clone().unwrap(), p.container_port))
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            ("metrics".to_string(), i32::from(metrics)),
+            ("probes".to_string(), i32::from(probes))
+        ]
+    );
+    let path = |probe: &Option<k8s_openapi::api::core::v1::Probe>| {
+        let get = probe.as_ref().unwrap().http_get.clone().unwrap();
+        (get.path.unwrap(), get.port)
+    };
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    assert_eq!(
+        path(&container.liveness_probe),
+        ("/healthz".to_string(), IntOrString::Int(probes.into()))
+    );
+    assert_eq!(
+        path(&container.readiness_probe),
+        ("/readyz".to_string(), IntOrString::Int(probes.into()))
+    );
+    // And the server takes the Deployment.
+    let client = server.client();
+    for object in manifests.objects().unwrap() {
+        create(&client, object).await;
+    }
+}
+
+#[tokio::test]
 async fn more_than_one_replica_without_leader_election_is_refused() {
     let server = ApiServer::new();
     let err = operator(server.client())

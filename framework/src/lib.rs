@@ -76,6 +76,7 @@
 
 pub mod controller;
 pub mod informer;
+pub mod leader;
 pub mod manager;
 pub mod object;
 pub mod prelude;

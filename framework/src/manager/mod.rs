@@ -4,8 +4,9 @@
 //! This module owns process lifecycle: start order (caches, then runnables that do not need
 //! leadership, then controllers), shutdown on SIGTERM/SIGINT or a [`ShutdownHandle`] (stop
 //! taking work, let in-flight reconciles finish within a grace period, stop in reverse order;
-//! a second signal forces the exit), and readiness (all caches synced). Leader election,
-//! metrics and health endpoints plug in here as they arrive.
+//! a second signal forces the exit), and readiness (all caches synced). With leader election
+//! ([`Config::leader_election`]), runnables that need leadership run only while this replica
+//! leads (`leading.rs`; the election itself is [`crate::leader`]'s).
 
 use std::fmt;
 use std::future::Future;
@@ -23,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::controller::{Controller, Reconciler};
 use crate::informer::{Cache, panic_message};
+use crate::leader::{LeaderElectionConfig, LeaderElectionError, LeaderElector, LeadershipHandle};
+
+mod leading;
 
 /// An error a runnable ends with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -98,6 +102,7 @@ where
 pub struct Config {
     graceful_shutdown_timeout: Duration,
     handle_signals: bool,
+    leader_election: Option<LeaderElectionConfig>,
 }
 
 impl Default for Config {
@@ -105,6 +110,7 @@ impl Default for Config {
         Self {
             graceful_shutdown_timeout: Duration::from_secs(30),
             handle_signals: true,
+            leader_election: None,
         }
     }
 }
@@ -124,6 +130,24 @@ impl Config {
     #[must_use]
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.handle_signals = on;
+        self
+    }
+
+    /// Runs more than one replica safely (default: off, every runnable runs at once). With
+    /// leader election, runnables that [need it](Runnable::needs_leader_election) (controllers)
+    /// run only while this replica holds the Lease; the others, and the caches (unless
+    /// [`hot_standby`](LeaderElectionConfig::hot_standby) is off), run on every replica.
+    ///
+    /// If the lease is lost, leader-only runnables are told to stop at that instant and
+    /// [`Manager::run`] returns [`ManagerError::LeaderElection`]: let the process exit and
+    /// restart, as controller-runtime does (or build a new `Manager` and run it to campaign
+    /// again in the same process). On shutdown the lease is released after they have stopped.
+    ///
+    /// The Lease is written with [`LeaderElectionConfig::client`] if set, else with a clone of
+    /// the client the manager was given.
+    #[must_use]
+    pub fn leader_election(mut self, config: LeaderElectionConfig) -> Self {
+        self.leader_election = Some(config);
         self
     }
 }
@@ -149,6 +173,20 @@ pub enum ManagerError {
     /// A second signal arrived during the graceful shutdown; in-flight work was aborted.
     #[error("shutdown forced by a second signal; in-flight work was aborted")]
     Forced,
+    /// Leader election is misconfigured, or this replica lost the lease (its leader-only
+    /// runnables were stopped first; everything else was shut down).
+    #[error(transparent)]
+    LeaderElection(LeaderElectionError),
+}
+
+impl ManagerError {
+    /// The error for a task that failed: a runnable's, or the election's.
+    fn failed(name: String, source: BoxError) -> Self {
+        match source.downcast::<LeaderElectionError>() {
+            Ok(election) => ManagerError::LeaderElection(*election),
+            Err(source) => ManagerError::Runnable { name, source },
+        }
+    }
 }
 
 /// Starts a graceful shutdown of a running manager from anywhere. Cheap to clone.
@@ -207,6 +245,8 @@ pub struct Manager {
     shutdown: CancellationToken,
     /// Whether `run` has started and not begun shutting down (half of readiness).
     running: Arc<AtomicBool>,
+    /// The elector, when leader election is configured (or why it cannot be).
+    elector: Option<Result<LeaderElector, LeaderElectionError>>,
 }
 
 impl fmt::Debug for Manager {
@@ -222,6 +262,26 @@ impl fmt::Debug for Manager {
 }
 
 type SignalFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// How a runnable's task ends: its name with its error, if it failed.
+type TaskResult = Result<(), (String, BoxError)>;
+
+/// Runs `runnable` in `tasks`, turning a panic into an error that names it.
+fn spawn_runnable(tasks: &mut JoinSet<TaskResult>, runnable: Box<dyn Runnable>, ctx: RunContext) {
+    let name = runnable.name();
+    tracing::debug!(runnable = %name, "starting");
+    tasks.spawn(async move {
+        // Caught here, where the runnable's name is known, so the error says which
+        // runnable panicked.
+        match AssertUnwindSafe(runnable.run(ctx)).catch_unwind().await {
+            Ok(result) => result.map_err(|e| (name, e)),
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                Err((name, format!("panicked: {message}").into()))
+            }
+        }
+    });
+}
 
 fn signal() -> SignalFuture {
     Box::pin(async {
@@ -248,7 +308,12 @@ impl Manager {
 
     /// A manager with the given configuration.
     pub fn with_config(client: Client, config: Config) -> Self {
+        let elector = config
+            .leader_election
+            .clone()
+            .map(|election| LeaderElector::new(client.clone(), election));
         Self {
+            elector,
             cache: Cache::new(client.clone()),
             client,
             config,
@@ -291,12 +356,21 @@ impl Manager {
         }
     }
 
+    /// Whether this replica leads, when leader election is configured (and valid).
+    pub fn leadership(&self) -> Option<LeadershipHandle> {
+        match &self.elector {
+            Some(Ok(elector)) => Some(elector.handle()),
+            _ => None,
+        }
+    }
+
     /// Runs everything until shutdown.
     ///
     /// # Errors
     ///
-    /// When a runnable fails, when in-flight work outlives the graceful shutdown timeout, or
-    /// when a second signal forces the exit.
+    /// When a runnable fails, when in-flight work outlives the graceful shutdown timeout,
+    /// when a second signal forces the exit, or when leader election is misconfigured or the
+    /// lease is lost.
     pub async fn run(self) -> Result<(), ManagerError> {
         let Manager {
             client,
@@ -305,36 +379,39 @@ impl Manager {
             runnables,
             shutdown,
             running,
+            elector,
         } = self;
+        let elector = elector.transpose().map_err(ManagerError::LeaderElection)?;
         let mut signals: Option<SignalFuture> = config.handle_signals.then(signal);
-        cache.start();
+        // Hot standby: a candidate's caches sync before it wins, so it reconciles at once.
+        if elector.as_ref().is_none_or(LeaderElector::hot_standby) {
+            cache.start();
+        }
         running.store(true, Ordering::SeqCst);
 
-        // Runnables that need no leadership start first, then the ones that do (controllers);
-        // leader election will sit between the two.
+        // Runnables that need no leadership start first, then the ones that do
+        // (controllers): at once, or while this replica leads.
         let (free, leader): (Vec<_>, Vec<_>) = runnables
             .into_iter()
             .partition(|r| !r.needs_leader_election());
-        let mut tasks: JoinSet<Result<(), (String, BoxError)>> = JoinSet::new();
-        for runnable in free.into_iter().chain(leader) {
-            let name = runnable.name();
-            let ctx = RunContext {
-                client: client.clone(),
-                cache: cache.clone(),
-                shutdown: shutdown.clone(),
-            };
-            tracing::debug!(runnable = %name, "starting");
-            tasks.spawn(async move {
-                // Caught here, where the runnable's name is known, so the error says which
-                // runnable panicked.
-                match AssertUnwindSafe(runnable.run(ctx)).catch_unwind().await {
-                    Ok(result) => result.map_err(|e| (name, e)),
-                    Err(payload) => {
-                        let message = panic_message(payload.as_ref());
-                        Err((name, format!("panicked: {message}").into()))
-                    }
+        let mut tasks: JoinSet<TaskResult> = JoinSet::new();
+        let ctx = RunContext {
+            client,
+            cache: cache.clone(),
+            shutdown: shutdown.clone(),
+        };
+        for runnable in free {
+            spawn_runnable(&mut tasks, runnable, ctx.clone());
+        }
+        match elector {
+            Some(elector) => {
+                tasks.spawn(leading::run(elector, leader, ctx));
+            }
+            None => {
+                for runnable in leader {
+                    spawn_runnable(&mut tasks, runnable, ctx.clone());
                 }
-            });
+            }
         }
 
         let mut failure: Option<ManagerError> = None;
@@ -351,7 +428,7 @@ impl Manager {
                     // returns Ok early just ends.
                     if let Some(Ok(Err((name, source)))) = done {
                         tracing::error!(runnable = %name, error = %source, "runnable failed; shutting down");
-                        failure = Some(ManagerError::Runnable { name, source });
+                        failure = Some(ManagerError::failed(name, source));
                         break;
                     }
                 }

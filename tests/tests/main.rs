@@ -2,5 +2,6 @@
 
 mod controller;
 mod derive;
+mod leader;
 mod object;
 mod testing;

@@ -124,8 +124,8 @@ impl LeaderElectionConfig {
 
     /// How long the leader keeps trying to renew, counted from the start of its last successful
     /// renewal, before it stops leading (default 10 s). Shorter than the lease duration: the
-    /// difference is the time its runnables have to stop, and the margin for clocks that run
-    /// at different rates.
+    /// difference is the margin for requests still in flight when the leader stops, and for
+    /// clocks that run at different rates.
     #[must_use]
     pub fn renew_deadline(mut self, deadline: Duration) -> Self {
         self.renew_deadline = deadline;

@@ -20,11 +20,12 @@
 //! record's `leaseDurationSeconds` *since it observed it*. `renewTime` is written for people
 //! and never compared with a local clock, so replicas whose wall clocks disagree by any amount
 //! elect correctly. What the algorithm does rely on is that clocks *run* at about the same
-//! rate: the leader gives up at most `renew deadline` after it sent its last successful
-//! renewal, while a candidate waits `lease duration` after it saw that renewal, which was
-//! later. A candidate whose clock runs faster than the leader's by a factor below
-//! `lease duration / renew deadline` (1.5 with the defaults), less the share of the margin
-//! the leader's work takes to stop, can never take over while the leader still leads.
+//! rate: the leader gives up (and drops its work) at most `renew deadline` after it sent its
+//! last successful renewal, while a candidate waits `lease duration` after it saw that
+//! renewal, which was later. A candidate whose clock runs faster than the leader's by a factor
+//! below `lease duration / renew deadline` (1.5 with the defaults) can never take over while
+//! the leader still leads; the same margin lets requests the leader sent just before the
+//! deadline land before anyone else leads.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -197,13 +198,6 @@ impl LeaderElector {
         self.hot_standby
     }
 
-    /// How long the leader's work gets to stop after the lease is lost before it is dropped:
-    /// half the margin between the renew deadline and the lease duration, leaving the other
-    /// half for clocks running at different rates.
-    pub fn stop_grace(&self) -> Duration {
-        (self.lease_duration - self.renew_deadline) / 2
-    }
-
     /// Campaigns for the lease until it is acquired or `shutdown` is cancelled; while leading,
     /// runs `lead` and renews the lease every retry period.
     ///
@@ -213,10 +207,12 @@ impl LeaderElector {
     /// - Shutdown before leading: returns `Ok(None)` at once.
     /// - The work returns (after a shutdown, or on its own): the lease is kept renewed until
     ///   it does, then released (unless configured not to), and its output returned.
-    /// - The lease is not renewed within the renew deadline, or another holder shows up: the
-    ///   token is cancelled at that instant, the work gets [`stop_grace`](Self::stop_grace)
-    ///   to return and is dropped if it has not, the lease is released if this replica still
-    ///   holds it, and the error says why leadership was lost.
+    /// - The lease is not renewed within the renew deadline, or another holder shows up: at
+    ///   that instant the token is cancelled and the work dropped (whatever it was doing is
+    ///   abandoned, as when a process is killed: controller-runtime exits), so nothing of it
+    ///   runs past the renew deadline. Then the lease is released if this replica still holds
+    ///   it, and the error says why leadership was lost. Anything the work spawned must itself
+    ///   stop when the token is cancelled.
     ///
     /// Candidates retry for as long as it takes: API errors never end a campaign.
     ///
@@ -271,18 +267,11 @@ impl LeaderElector {
                     Ok(Some(out))
                 }
                 Ended::Lost(error) => {
-                    // First of all: nothing leader-only may go on.
+                    // First of all, and at once: nothing leader-only may go on.
                     stop.cancel();
+                    drop(work);
                     self.set_status(false);
                     tracing::error!(%error, "stopped leading");
-                    let grace = self.stop_grace();
-                    if timeout(grace, &mut work).await.is_err() {
-                        tracing::warn!(
-                            ?grace,
-                            "the leader's work did not stop within the grace after losing the lease; dropping it"
-                        );
-                    }
-                    drop(work);
                     self.step_down(self.retry_period).await;
                     Err(error)
                 }
@@ -323,7 +312,12 @@ impl LeaderElector {
             // Between attempts: wait for the next poll, the moment the observed lease expires,
             // or the watch showing the lease free.
             loop {
-                let wake = self.expiry().map_or(next, |e| e.min(next));
+                // Only an expiry still ahead: once expired, a failing attempt waits for the
+                // next poll like any other (no busy loop during an outage).
+                let wake = match self.expiry() {
+                    Some(expiry) if expiry > Instant::now() => expiry.min(next),
+                    _ => next,
+                };
                 tokio::select! {
                     biased;
                     _ = shutdown.cancelled() => return None,

@@ -19,9 +19,10 @@
 //! fails with a conflict: there is never more than one holder.
 //!
 //! A leader that cannot renew within the renew deadline (10 s, counted from the start of its
-//! last successful renewal) stops leading: its controllers are told to stop at that instant,
-//! and the margin until the lease duration is what they have to finish before anyone else can
-//! take over. A manager then returns an error from [`run`](crate::manager::Manager::run), as
+//! last successful renewal) stops leading: at that instant its controllers are stopped,
+//! reconciles in flight abandoned, so nothing leader-only runs past the deadline. The margin
+//! until the lease duration (5 s) lets requests already sent land before anyone else can take
+//! over. A manager then returns an error from [`run`](crate::manager::Manager::run), as
 //! controller-runtime exits: the process restarts and campaigns again as a candidate.
 //!
 //! # Clock skew
@@ -30,8 +31,8 @@
 //! change; `renewTime` is never compared with a local clock. So the replicas' wall clocks may
 //! disagree by any amount. What must hold is that their clocks *run* at about the same rate:
 //! a candidate whose clock runs faster than the leader's by a factor of `lease duration /
-//! renew deadline` (1.5 with the defaults) could take over while the leader's controllers
-//! are still stopping. Real clocks differ by parts per million.
+//! renew deadline` (1.5 with the defaults) could take over while the leader still leads.
+//! Real clocks differ by parts per million.
 //!
 //! # Example
 //!
@@ -94,9 +95,10 @@ pub struct LeadershipHandle {
 }
 
 impl LeadershipHandle {
-    /// Whether this replica leads now.
+    /// Whether this replica leads now. An elector that is gone (its task ended or was
+    /// aborted) does not lead.
     pub fn is_leader(&self) -> bool {
-        self.status.borrow().leading
+        self.status().leading
     }
 
     /// The holder last observed in the Lease.
@@ -106,7 +108,10 @@ impl LeadershipHandle {
 
     /// The whole status now.
     pub fn status(&self) -> LeadershipStatus {
-        self.status.borrow().clone()
+        let mut status = self.status.borrow().clone();
+        // A closed channel: the elector was dropped, perhaps mid-term (an aborted task).
+        status.leading &= self.status.has_changed().is_ok();
+        status
     }
 
     /// This replica's identity.
@@ -142,11 +147,9 @@ impl LeadershipHandle {
 
     async fn wait_for(&self, leading: bool) {
         let mut rx = self.status.clone();
-        if rx.wait_for(|s| s.leading == leading).await.is_err() {
-            // The elector is gone: its last status stands for ever.
-            if self.is_leader() != leading {
-                std::future::pending::<()>().await;
-            }
+        if rx.wait_for(|s| s.leading == leading).await.is_err() && leading {
+            // The elector is gone, so it does not lead, and never will.
+            std::future::pending::<()>().await;
         }
     }
 }

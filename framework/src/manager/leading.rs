@@ -16,10 +16,10 @@ pub(super) const NAME: &str = "leader election";
 
 /// Campaigns, then runs `runnables` while leading.
 ///
-/// They get a shutdown token that is cancelled on the manager's shutdown *and* at the instant
-/// the lease is lost (the elector then drops them if they have not stopped within its stop
-/// grace). After a shutdown the lease is released once they have all stopped. Returns the
-/// first runnable's error, or the loss of the lease.
+/// They get a shutdown token that is cancelled on the manager's shutdown, and drain
+/// gracefully then; after they have all stopped the lease is released. When the lease is lost,
+/// the elector cancels the token and drops them at that instant. Returns the first runnable's
+/// error, or the loss of the lease.
 pub(super) async fn run(
     elector: LeaderElector,
     runnables: Vec<Box<dyn Runnable>>,

@@ -138,8 +138,9 @@ impl Config {
     /// run only while this replica holds the Lease; the others, and the caches (unless
     /// [`hot_standby`](LeaderElectionConfig::hot_standby) is off), run on every replica.
     ///
-    /// If the lease is lost, leader-only runnables are told to stop at that instant and
-    /// [`Manager::run`] returns [`ManagerError::LeaderElection`]: let the process exit and
+    /// If the lease is lost, leader-only runnables are stopped at that instant (reconciles in
+    /// flight are abandoned, not drained) and [`Manager::run`] returns
+    /// [`ManagerError::LeaderElection`]: let the process exit and
     /// restart, as controller-runtime does (or build a new `Manager` and run it to campaign
     /// again in the same process). On shutdown the lease is released after they have stopped.
     ///

@@ -47,7 +47,7 @@ use super::config::{
 };
 use super::error::LeaderElectionError;
 use super::events;
-use super::lock::{LeaseLock, Record, now_micros};
+use super::lock::{LeaseLock, Record, UpdateError, now_micros};
 use super::{LeadershipHandle, LeadershipStatus};
 
 /// A record and when this process first saw it (by its monotonic clock).
@@ -65,7 +65,37 @@ enum Tried {
     /// Another replica holds it and, as far as this one can tell, still leads.
     HeldBy(String),
     /// The API failed or a write conflicted; nothing is known to have changed.
-    Failed(String),
+    Failed(Failure),
+}
+
+/// Why an attempt failed.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    /// Another replica wrote first (409): the algorithm working, not a fault.
+    conflict: bool,
+}
+
+impl Failure {
+    fn new(doing: &str, error: &dyn std::fmt::Display, conflict: bool) -> Self {
+        Self {
+            message: format!("{doing}: {error}"),
+            conflict,
+        }
+    }
+
+    fn of_api(doing: &str, error: &kube::Error) -> Self {
+        let conflict = matches!(error, kube::Error::Api(status) if status.code == 409);
+        Self::new(doing, error, conflict)
+    }
+
+    fn log(&self, what: &str) {
+        if self.conflict {
+            tracing::debug!(error = %self.message, "{what}: another replica wrote the lease first");
+        } else {
+            tracing::warn!(error = %self.message, "{what}; retrying");
+        }
+    }
 }
 
 /// How leadership ended, seen from the leading state.
@@ -304,9 +334,7 @@ impl LeaderElector {
                 Tried::HeldBy(holder) => {
                     tracing::debug!(%holder, "the lease is held by another replica and has not expired");
                 }
-                Tried::Failed(error) => {
-                    tracing::warn!(%error, "failed to acquire the lease; retrying");
-                }
+                Tried::Failed(failure) => failure.log("failed to acquire the lease"),
             }
             let next = Instant::now() + jittered(self.retry_period);
             // Between attempts: wait for the next poll, the moment the observed lease expires,
@@ -375,9 +403,9 @@ impl LeaderElector {
                         holder,
                     };
                 }
-                Ok(Tried::Failed(error)) => {
-                    tracing::warn!(%error, "failed to renew the lease; retrying until the renew deadline");
-                    last_error = error;
+                Ok(Tried::Failed(failure)) => {
+                    failure.log("failed to renew the lease until the renew deadline");
+                    last_error = failure.message;
                     next = start + self.retry_period;
                 }
                 Err(_) => {
@@ -433,10 +461,10 @@ impl LeaderElector {
                         self.observe(lease);
                         Tried::Holding
                     }
-                    Err(error) => Tried::Failed(format!("creating the lease: {error}")),
+                    Err(error) => Tried::Failed(Failure::of_api("creating the lease", &error)),
                 };
             }
-            Err(error) => return Tried::Failed(format!("reading the lease: {error}")),
+            Err(error) => return Tried::Failed(Failure::of_api("reading the lease", &error)),
         };
 
         // 3. Whose is it, and has it expired (by this process's clock)?
@@ -458,7 +486,10 @@ impl LeaderElector {
                 self.observe(lease);
                 Tried::Holding
             }
-            Err(error) => Tried::Failed(format!("writing the lease: {error}")),
+            Err(UpdateError::Api(error)) => {
+                Tried::Failed(Failure::of_api("writing the lease", &error))
+            }
+            Err(error) => Tried::Failed(Failure::new("writing the lease", &error, false)),
         }
     }
 

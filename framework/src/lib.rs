@@ -24,6 +24,9 @@
 //! - [`manager`]: runs controllers over one client and one shared cache, from start to graceful
 //!   shutdown on SIGTERM.
 //!
+//! - [`leader`]: leader election over a Lease, client-go's algorithm with faster handovers, so
+//!   several replicas can run and exactly one reconciles at a time.
+//!
 //! - [`informer`]: shared, indexed caches kept current by kube-runtime's `watcher`; one watch per
 //!   kind however many controllers read it.
 //!
@@ -34,7 +37,7 @@
 //! - `testing` (feature `testing`): an in-process, protocol-faithful Kubernetes API server, so
 //!   operators and their tests run with no cluster.
 //!
-//! Leader election and metrics are coming next.
+//! Metrics and health endpoints are coming next.
 //!
 //! ## A custom resource
 //!

@@ -89,11 +89,12 @@ impl Failure {
         Self::new(doing, error, conflict)
     }
 
+    /// Logs the failure of an attempt to `what` (acquire, renew).
     fn log(&self, what: &str) {
         if self.conflict {
-            tracing::debug!(error = %self.message, "{what}: another replica wrote the lease first");
+            tracing::debug!(error = %self.message, "could not {what}: the lease changed since it was read; retrying");
         } else {
-            tracing::warn!(error = %self.message, "{what}; retrying");
+            tracing::warn!(error = %self.message, "could not {what}; retrying");
         }
     }
 }
@@ -334,7 +335,7 @@ impl LeaderElector {
                 Tried::HeldBy(holder) => {
                     tracing::debug!(%holder, "the lease is held by another replica and has not expired");
                 }
-                Tried::Failed(failure) => failure.log("failed to acquire the lease"),
+                Tried::Failed(failure) => failure.log("acquire the lease"),
             }
             let next = Instant::now() + jittered(self.retry_period);
             // Between attempts: wait for the next poll, the moment the observed lease expires,
@@ -404,7 +405,7 @@ impl LeaderElector {
                     };
                 }
                 Ok(Tried::Failed(failure)) => {
-                    failure.log("failed to renew the lease until the renew deadline");
+                    failure.log("renew the lease (until the renew deadline)");
                     last_error = failure.message;
                     next = start + self.retry_period;
                 }

@@ -18,6 +18,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("custom_resource", "ready"),
     ("crdgen", "kind: CustomResourceDefinition"),
     ("observability", "controller_runtime_reconcile_total"),
+    ("leader_election", "the lease is released"),
 ];
 
 fn example_path(name: &str) -> PathBuf {

@@ -21,6 +21,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("conditions", "user scaled the database to 3 replicas"),
     ("deploy", "kind: ClusterRole"),
     ("observability", "controller_runtime_reconcile_total"),
+    ("leader_election", "the lease is released"),
 ];
 
 fn example_path(name: &str) -> PathBuf {

@@ -613,3 +613,134 @@ fn kubectl_explains_a_crd_field_and_prints_its_printer_columns() {
     assert!(out.contains("FIELD: data <map[string]string>"), "{out}");
     server.stop();
 }
+
+/// The value of `key: value` in kubectl's YAML, first occurrence, unquoted.
+fn yaml_value(yaml: &str, key: &str) -> Option<String> {
+    yaml.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix(&format!("{key}:"))
+            .map(|v| v.trim().trim_matches('"').to_string())
+    })
+}
+
+/// RFC 3339 in UTC with six fractional digits: how a MicroTime is written.
+fn is_micro_time(t: &str) -> bool {
+    t.len() == "2026-01-02T03:04:05.123456Z".len()
+        && t.ends_with('Z')
+        && t.as_bytes()[19] == b'.'
+        && t[20..26].bytes().all(|b| b.is_ascii_digit())
+}
+
+#[test]
+fn kubectl_reads_the_lease_a_leader_elector_writes() {
+    use windlass::leader::{LeaderElectionConfig, LeaderElector};
+
+    let server = Server::start("lease");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let kubeconfig = server.kubeconfig();
+    let client = runtime.block_on(async {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .expect("client config");
+        kube::Client::try_from(config).expect("client")
+    });
+    let config = LeaderElectionConfig::new("demo-operator")
+        .namespace("default")
+        .identity("replica-a")
+        .lease_duration(Duration::from_secs(3))
+        .renew_deadline(Duration::from_secs(2))
+        .retry_period(Duration::from_millis(500));
+    let elector = LeaderElector::new(client, config).expect("a valid config");
+    let leadership = elector.handle();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let election = runtime.spawn(elector.run(shutdown.clone(), |stop| async move {
+        stop.cancelled().await;
+    }));
+    runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), leadership.wait_leading())
+            .await
+            .expect("leads within 20 s");
+    });
+
+    let get = || {
+        server.ok(&[
+            "get",
+            "lease",
+            "demo-operator",
+            "-n",
+            "default",
+            "-o",
+            "yaml",
+        ])
+    };
+    let first = get();
+    assert_eq!(
+        yaml_value(&first, "kind").as_deref(),
+        Some("Lease"),
+        "{first}"
+    );
+    assert_eq!(
+        yaml_value(&first, "apiVersion").as_deref(),
+        Some("coordination.k8s.io/v1")
+    );
+    assert_eq!(
+        yaml_value(&first, "holderIdentity").as_deref(),
+        Some("replica-a")
+    );
+    assert_eq!(
+        yaml_value(&first, "leaseDurationSeconds").as_deref(),
+        Some("3")
+    );
+    assert_eq!(yaml_value(&first, "leaseTransitions").as_deref(), Some("0"));
+    let acquired = yaml_value(&first, "acquireTime").expect("acquireTime");
+    let renewed = yaml_value(&first, "renewTime").expect("renewTime");
+    assert!(
+        is_micro_time(&acquired) && is_micro_time(&renewed),
+        "{first}"
+    );
+
+    // A second later it has been renewed twice; acquireTime stays.
+    std::thread::sleep(Duration::from_millis(1200));
+    let later = get();
+    assert_eq!(yaml_value(&later, "acquireTime"), Some(acquired));
+    assert!(
+        yaml_value(&later, "renewTime").unwrap() > renewed,
+        "{later}"
+    );
+
+    shutdown.cancel();
+    let ended = runtime
+        .block_on(election)
+        .expect("the election task does not panic");
+    assert!(matches!(ended, Ok(Some(()))), "{ended:?}");
+    let released = get();
+    assert_eq!(
+        yaml_value(&released, "holderIdentity").as_deref(),
+        Some(""),
+        "{released}"
+    );
+    assert_eq!(
+        yaml_value(&released, "leaseDurationSeconds").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        yaml_value(&released, "leaseTransitions").as_deref(),
+        Some("0")
+    );
+
+    let events = server.json(&["get", "events", "-n", "default", "-o", "json"]);
+    let mut messages: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["involvedObject"]["kind"] == "Lease")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    messages.sort_unstable();
+    assert_eq!(
+        messages,
+        ["replica-a became leader", "replica-a stopped leading"]
+    );
+    server.stop();
+}

@@ -24,6 +24,9 @@
 //! - [`manager`]: runs controllers over one client and one shared cache, from start to graceful
 //!   shutdown on SIGTERM.
 //!
+//! - [`leader`]: leader election over a Lease, client-go's algorithm with faster handovers, so
+//!   several replicas can run and exactly one reconciles at a time.
+//!
 //! - [`informer`]: shared, indexed caches kept current by kube-runtime's `watcher`; one watch per
 //!   kind however many controllers read it.
 //!
@@ -48,7 +51,8 @@
 //! - [`client`]: client-side flow control for the kube client (a token bucket, bounded retries
 //!   of 429s honouring `Retry-After`, request metrics), as client-go gives Go operators.
 //!
-//! Leader election is coming next.
+//! - [`leader`]: leader election with client-go's Lease algorithm, a watch for fast handover and
+//!   hot standby, so only one replica of an operator reconciles at a time.
 //!
 //! ## A custom resource
 //!
@@ -91,6 +95,7 @@
 pub mod client;
 pub mod controller;
 pub mod informer;
+pub mod leader;
 pub mod manager;
 pub mod metrics;
 pub mod object;

@@ -5,6 +5,7 @@
 
 mod controller;
 mod derive;
+mod leader;
 mod object;
 mod observability;
 mod testing;

@@ -53,7 +53,7 @@ pub struct Config {
     image: String,
     namespace: String,
     replicas: i32,
-    leader_election: bool,
+    leader_election: Option<Lease>,
     crds: Vec<CustomResourceDefinition>,
     args: Vec<String>,
     env: Vec<(String, String)>,
@@ -71,7 +71,7 @@ impl Config {
             name,
             image: image.into(),
             replicas: 1,
-            leader_election: false,
+            leader_election: None,
             crds: Vec::new(),
             args: Vec::new(),
             env: Vec::new(),
@@ -94,11 +94,34 @@ impl Config {
         self
     }
 
-    /// Whether the operator uses leader election with a Lease in its namespace (default:
-    /// false). On, the roles grant the Lease, and rolling updates may overlap replicas.
+    /// Whether the operator uses leader election with a Lease in its namespace, configured as
+    /// [`LeaderElectionConfig`](crate::leader::LeaderElectionConfig)'s defaults (default:
+    /// false). On, the roles grant what the election needs, and more than one replica may run
+    /// and overlap during rolling updates.
+    /// [`Manager::manifests`](crate::manager::Manager::manifests) sets this from the manager's
+    /// own leader election configuration.
     #[must_use]
     pub fn leader_election(mut self, on: bool) -> Self {
-        self.leader_election = on;
+        self.leader_election = on.then_some(Lease {
+            namespace: None,
+            watch: true,
+            events: true,
+        });
+        self
+    }
+
+    /// Leader election as a manager configures it, unless set already.
+    pub(crate) fn lease_unless_set(
+        mut self,
+        namespace: Option<String>,
+        watch: bool,
+        events: bool,
+    ) -> Self {
+        self.leader_election.get_or_insert(Lease {
+            namespace,
+            watch,
+            events,
+        });
         self
     }
 
@@ -155,6 +178,15 @@ impl Config {
         self.env.push((name.into(), value.into()));
         self
     }
+}
+
+/// The Lease leader election uses, for its permissions.
+#[derive(Debug, Clone)]
+struct Lease {
+    /// Its namespace; `None` is the pod's own, the operator's namespace.
+    namespace: Option<String>,
+    watch: bool,
+    events: bool,
 }
 
 /// Everything that installs an operator, as k8s-openapi objects.
@@ -265,7 +297,7 @@ fn deployment(config: &Config) -> Result<Deployment, DeployError> {
             },
         },
     });
-    if !config.leader_election {
+    if config.leader_election.is_none() {
         // Without leader election two operators must never overlap: the old pod goes before
         // the new one starts.
         spec["strategy"] = json!({"type": "Recreate"});
@@ -286,12 +318,17 @@ impl Manifests {
     /// [`DeployError::ReplicasWithoutLeaderElection`] if more than one replica is asked for
     /// without leader election.
     pub fn new(config: &Config, permissions: &[Permission]) -> Result<Self, DeployError> {
-        if config.replicas > 1 && !config.leader_election {
+        if config.replicas > 1 && config.leader_election.is_none() {
             return Err(DeployError::ReplicasWithoutLeaderElection(config.replicas));
         }
         let mut permissions = permissions.to_vec();
-        if config.leader_election {
-            permissions.extend(leader_election_permissions(&config.namespace));
+        if let Some(lease) = &config.leader_election {
+            let namespace = lease.namespace.as_deref().unwrap_or(&config.namespace);
+            permissions.extend(leader_election_permissions(
+                namespace,
+                lease.watch,
+                lease.events,
+            ));
         }
         let rules = Rules::from_permissions(&permissions);
         let name = config.name.as_str();

@@ -4,8 +4,9 @@
 //! This module owns process lifecycle: start order (caches, then runnables that do not need
 //! leadership, then controllers), shutdown on SIGTERM/SIGINT or a [`ShutdownHandle`] (stop
 //! taking work, let in-flight reconciles finish within a grace period, stop in reverse order;
-//! a second signal forces the exit), and readiness (all caches synced). Leader election
-//! plugs in here as it arrives.
+//! a second signal forces the exit), and readiness (all caches synced). With leader election
+//! ([`Config::leader_election`]), runnables that need leadership run only while this replica
+//! leads (`leading.rs`; the election itself is [`crate::leader`]'s).
 //!
 //! Observability hangs off the manager too, in submodules: `server.rs` serves `/metrics`
 //! and the `/healthz` and `/readyz` probes (started first, stopped last), and `healthz.rs`
@@ -13,6 +14,7 @@
 //! [`Config::health_probe_bind_address`] and [`Manager::add_readyz_check`].
 
 mod healthz;
+mod leading;
 mod server;
 
 use std::fmt;
@@ -32,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::controller::{Controller, Reconciler};
 use crate::informer::{Cache, panic_message};
+use crate::leader::{LeaderElectionConfig, LeaderElectionError, LeaderElector, LeadershipHandle};
 use crate::metrics::Metrics;
 
 pub use healthz::Check;
@@ -126,6 +129,7 @@ pub struct Config {
     handle_signals: bool,
     /// Metrics and probes; their setters are in `server.rs`.
     serving: server::Settings,
+    leader_election: Option<LeaderElectionConfig>,
 }
 
 impl Default for Config {
@@ -134,6 +138,7 @@ impl Default for Config {
             graceful_shutdown_timeout: Duration::from_secs(30),
             handle_signals: true,
             serving: server::Settings::default(),
+            leader_election: None,
         }
     }
 }
@@ -153,6 +158,25 @@ impl Config {
     #[must_use]
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.handle_signals = on;
+        self
+    }
+
+    /// Runs more than one replica safely (default: off, every runnable runs at once). With
+    /// leader election, runnables that [need it](Runnable::needs_leader_election) (controllers)
+    /// run only while this replica holds the Lease; the others, and the caches (unless
+    /// [`hot_standby`](LeaderElectionConfig::hot_standby) is off), run on every replica.
+    ///
+    /// If the lease is lost, leader-only runnables are stopped at that instant (reconciles in
+    /// flight are abandoned, not drained) and [`Manager::run`] returns
+    /// [`ManagerError::LeaderElection`]: let the process exit and
+    /// restart, as controller-runtime does (or build a new `Manager` and run it to campaign
+    /// again in the same process). On shutdown the lease is released after they have stopped.
+    ///
+    /// The Lease is written with [`LeaderElectionConfig::client`] if set, else with a clone of
+    /// the client the manager was given.
+    #[must_use]
+    pub fn leader_election(mut self, config: LeaderElectionConfig) -> Self {
+        self.leader_election = Some(config);
         self
     }
 }
@@ -190,6 +214,20 @@ pub enum ManagerError {
         #[source]
         source: std::io::Error,
     },
+    /// Leader election is misconfigured, or this replica lost the lease (its leader-only
+    /// runnables were stopped first; everything else was shut down).
+    #[error(transparent)]
+    LeaderElection(LeaderElectionError),
+}
+
+impl ManagerError {
+    /// The error for a task that failed: a runnable's, or the election's.
+    fn failed(name: String, source: BoxError) -> Self {
+        match source.downcast::<LeaderElectionError>() {
+            Ok(election) => ManagerError::LeaderElection(*election),
+            Err(source) => ManagerError::Runnable { name, source },
+        }
+    }
 }
 
 /// Starts a graceful shutdown of a running manager from anywhere. Cheap to clone.
@@ -250,6 +288,8 @@ pub struct Manager {
     running: Arc<AtomicBool>,
     /// Metrics, the bound metrics and probe listeners, and the health checks.
     serving: server::Serving,
+    /// The elector, when leader election is configured (or why it cannot be).
+    elector: Option<Result<LeaderElector, LeaderElectionError>>,
 }
 
 impl fmt::Debug for Manager {
@@ -265,6 +305,26 @@ impl fmt::Debug for Manager {
 }
 
 type SignalFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// How a runnable's task ends: its name with its error, if it failed.
+type TaskResult = Result<(), (String, BoxError)>;
+
+/// Runs `runnable` in `tasks`, turning a panic into an error that names it.
+fn spawn_runnable(tasks: &mut JoinSet<TaskResult>, runnable: Box<dyn Runnable>, ctx: RunContext) {
+    let name = runnable.name();
+    tracing::debug!(runnable = %name, "starting");
+    tasks.spawn(async move {
+        // Caught here, where the runnable's name is known, so the error says which
+        // runnable panicked.
+        match AssertUnwindSafe(runnable.run(ctx)).catch_unwind().await {
+            Ok(result) => result.map_err(|e| (name, e)),
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                Err((name, format!("panicked: {message}").into()))
+            }
+        }
+    });
+}
 
 fn signal() -> SignalFuture {
     Box::pin(async {
@@ -298,7 +358,12 @@ impl Manager {
         let cache = Cache::new(client.clone());
         let shutdown = CancellationToken::new();
         let serving = server::Serving::new(&config.serving, &cache, &shutdown);
+        let elector = config
+            .leader_election
+            .clone()
+            .map(|election| LeaderElector::new(client.clone(), election));
         Self {
+            elector,
             cache,
             client,
             config,
@@ -342,7 +407,9 @@ impl Manager {
     /// minimal roles for what its runnables declare, bindings and Deployment (see
     /// [`deploy`](crate::deploy)). `manager.manifests(&config)?.to_yaml()?` is the whole
     /// install. The Deployment declares the ports of the manager's metrics and health probe
-    /// addresses, and probes the latter, unless `config` names ports of its own.
+    /// addresses, and probes the latter, unless `config` names ports of its own; with the
+    /// manager's [leader election](Config::leader_election), the roles grant its Lease (and
+    /// more than one replica may be asked for).
     ///
     /// # Errors
     ///
@@ -351,10 +418,17 @@ impl Manager {
         &self,
         config: &crate::deploy::Config,
     ) -> Result<crate::deploy::Manifests, crate::deploy::DeployError> {
-        let config = config.clone().ports_unless_set(
+        let mut config = config.clone().ports_unless_set(
             self.metrics_address().map(|a| a.port()),
             self.health_probe_address().map(|a| a.port()),
         );
+        if let Some(election) = &self.config.leader_election {
+            config = config.lease_unless_set(
+                election.namespace.clone(),
+                election.watch,
+                election.events,
+            );
+        }
         crate::deploy::Manifests::new(&config, &self.permissions())
     }
 
@@ -371,13 +445,21 @@ impl Manager {
         }
     }
 
+    /// Whether this replica leads, when leader election is configured (and valid).
+    pub fn leadership(&self) -> Option<LeadershipHandle> {
+        match &self.elector {
+            Some(Ok(elector)) => Some(elector.handle()),
+            _ => None,
+        }
+    }
+
     /// Runs everything until shutdown.
     ///
     /// # Errors
     ///
     /// When a runnable fails, when in-flight work outlives the graceful shutdown timeout, when
-    /// a second signal forces the exit, or when the metrics or probe address could not be
-    /// bound.
+    /// a second signal forces the exit, when the metrics or probe address could not be bound,
+    /// or when leader election is misconfigured or the lease is lost.
     pub async fn run(self) -> Result<(), ManagerError> {
         let Manager {
             client,
@@ -387,41 +469,44 @@ impl Manager {
             shutdown,
             running,
             serving,
+            elector,
         } = self;
+        let elector = elector.transpose().map_err(ManagerError::LeaderElection)?;
         let metrics = serving.metrics().cloned();
         // Serving starts first and stops last, so probes and scrapes see start-up and
         // shutdown too.
         let server = serving.start()?;
         let mut signals: Option<SignalFuture> = config.handle_signals.then(signal);
-        cache.start();
+        // Hot standby: a candidate's caches sync before it wins, so it reconciles at once.
+        if elector.as_ref().is_none_or(LeaderElector::hot_standby) {
+            cache.start();
+        }
         running.store(true, Ordering::SeqCst);
 
-        // Runnables that need no leadership start first, then the ones that do (controllers);
-        // leader election will sit between the two.
+        // Runnables that need no leadership start first, then the ones that do
+        // (controllers): at once, or while this replica leads.
         let (free, leader): (Vec<_>, Vec<_>) = runnables
             .into_iter()
             .partition(|r| !r.needs_leader_election());
-        let mut tasks: JoinSet<Result<(), (String, BoxError)>> = JoinSet::new();
-        for runnable in free.into_iter().chain(leader) {
-            let name = runnable.name();
-            let ctx = RunContext {
-                client: client.clone(),
-                cache: cache.clone(),
-                shutdown: shutdown.clone(),
-                metrics: metrics.clone(),
-            };
-            tracing::debug!(runnable = %name, "starting");
-            tasks.spawn(async move {
-                // Caught here, where the runnable's name is known, so the error says which
-                // runnable panicked.
-                match AssertUnwindSafe(runnable.run(ctx)).catch_unwind().await {
-                    Ok(result) => result.map_err(|e| (name, e)),
-                    Err(payload) => {
-                        let message = panic_message(payload.as_ref());
-                        Err((name, format!("panicked: {message}").into()))
-                    }
+        let mut tasks: JoinSet<TaskResult> = JoinSet::new();
+        let ctx = RunContext {
+            client,
+            cache: cache.clone(),
+            shutdown: shutdown.clone(),
+            metrics: metrics.clone(),
+        };
+        for runnable in free {
+            spawn_runnable(&mut tasks, runnable, ctx.clone());
+        }
+        match elector {
+            Some(elector) => {
+                tasks.spawn(leading::run(elector, leader, ctx));
+            }
+            None => {
+                for runnable in leader {
+                    spawn_runnable(&mut tasks, runnable, ctx.clone());
                 }
-            });
+            }
         }
 
         let mut failure: Option<ManagerError> = None;
@@ -438,7 +523,7 @@ impl Manager {
                     // returns Ok early just ends.
                     if let Some(Ok(Err((name, source)))) = done {
                         tracing::error!(runnable = %name, error = %source, "runnable failed; shutting down");
-                        failure = Some(ManagerError::Runnable { name, source });
+                        failure = Some(ManagerError::failed(name, source));
                         break;
                     }
                 }

@@ -21,8 +21,10 @@
 //! `ClusterRole`, the rest in one `Role` per namespace. [`deploy`](crate::deploy) turns them
 //! into manifests.
 //!
-//! Leader election needs `get`, `create` and `update` on `leases` in the `coordination.k8s.io`
-//! group, in the namespace the lease lives in ([`leader_election_permissions`]).
+//! Leader election ([`crate::leader`]) needs `get`, `create` and `update` on `leases` in the
+//! `coordination.k8s.io` group, `list` and `watch` too when candidates watch the Lease, and
+//! `create` on core `events` for its `became leader` events, all in the namespace the Lease
+//! lives in ([`leader_election_permissions`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -137,16 +139,25 @@ pub fn event_permissions(namespace: Option<&str>) -> Vec<Permission> {
 }
 
 /// What leader election with a `Lease` in `namespace` needs: `get`, `create` and `update` on
-/// `leases` in `coordination.k8s.io`.
-pub fn leader_election_permissions(namespace: &str) -> Vec<Permission> {
-    vec![Permission::namespaced(
+/// `leases` in `coordination.k8s.io`; `list` and `watch` when candidates `watch` the Lease
+/// (windlass's default); and `create` on core `events` when it writes its `became leader` and
+/// `stopped leading` events (also the default).
+pub fn leader_election_permissions(namespace: &str, watch: bool, events: bool) -> Vec<Permission> {
+    let mut verbs = vec!["get", "create", "update"];
+    if watch {
+        verbs.extend(["list", "watch"]);
+    }
+    let mut out = vec![Permission::namespaced(
         namespace,
-        rule(
-            "coordination.k8s.io",
-            &["leases"],
-            &["get", "create", "update"],
-        ),
-    )]
+        rule("coordination.k8s.io", &["leases"], &verbs),
+    )];
+    if events {
+        out.push(Permission::namespaced(
+            namespace,
+            rule("", &["events"], &["create"]),
+        ));
+    }
+    out
 }
 
 /// Where a verb sorts: the usual order of `kubectl create role --verb`, then by name.

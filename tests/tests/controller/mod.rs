@@ -11,5 +11,5 @@ mod predicates;
 mod resync;
 mod shutdown;
 mod startup;
-mod support;
+pub(crate) mod support;
 mod watch_breaks;

@@ -18,6 +18,7 @@ use kube::runtime::{conditions, wait::await_condition};
 use windlass::controller::{Action, Context, Controller, reconciler_fn};
 use windlass::deploy::{Config, DeployError, Manifests};
 use windlass::informer::{InformerConfig, ObjectKey};
+use windlass::leader::LeaderElectionConfig;
 use windlass::manager::Manager;
 use windlass::rbac::{self, Permission, Rules};
 use windlass::testing::ApiServer;
@@ -270,6 +271,43 @@ async fn the_deployment_probes_and_declares_the_ports_the_manager_serves() {
     for object in manifests.objects().unwrap() {
         create(&client, object).await;
     }
+}
+
+#[tokio::test]
+async fn the_managers_leader_election_is_granted_its_lease_and_allows_replicas() {
+    let server = ApiServer::new();
+    let election = LeaderElectionConfig::new("cm-operator")
+        .namespace("ops")
+        .watch(false);
+    let manager = Manager::with_config(
+        server.client(),
+        windlass::manager::Config::default()
+            .handle_signals(false)
+            .leader_election(election),
+    )
+    .add(Controller::new(noop::<ConfigMap>()).record_events(false));
+    let manifests = manager
+        .manifests(&Config::new("cm-operator", "example.com/cm-operator:1").replicas(3))
+        .unwrap();
+    let rules = rules_of(&manifests);
+    for verb in ["get", "create", "update"] {
+        assert!(
+            rules.allows(verb, "coordination.k8s.io", "leases", Some("ops")),
+            "{verb}"
+        );
+    }
+    assert!(
+        !rules.allows("watch", "coordination.k8s.io", "leases", Some("ops")),
+        "candidates do not watch"
+    );
+    assert!(!rules.allows("get", "coordination.k8s.io", "leases", Some("cm-operator")));
+    assert!(
+        rules.allows("create", "", "events", Some("ops")),
+        "its became-leader events"
+    );
+    let spec = &manifests.deployment.spec;
+    assert_eq!(spec.replicas, Some(3));
+    assert_eq!(spec.strategy, None, "rolling updates may overlap replicas");
 }
 
 #[tokio::test]

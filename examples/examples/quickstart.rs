@@ -24,13 +24,15 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{conditions, wait::await_condition};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::info;
+use windlass::apply::WriteError;
 use windlass::controller::{Action, Context, Controller, Reconciler};
 use windlass::manager::{Config, Manager};
+use windlass::owner::{OwnerError, controller_reference};
 use windlass::prelude::*;
 
 // ANCHOR: resource
@@ -72,27 +74,39 @@ pub struct WebsiteStatus {
 /// Keeps a Deployment and a Service for every Website.
 struct WebsiteReconciler;
 
+/// What a Website reconcile can fail with.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    /// Writing a child failed.
+    #[error(transparent)]
+    Apply(#[from] WriteError),
+    /// The Website cannot own children (it has no uid: it was not read from the API server).
+    #[error(transparent)]
+    Owner(#[from] OwnerError),
+    /// A child does not fit its type (a mistake in the templates below).
+    #[error("building a child: {0}")]
+    Template(#[from] serde_json::Error),
+    /// Writing the Website's status failed.
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+}
+
 #[windlass::async_trait]
 impl Reconciler for WebsiteReconciler {
     type Object = Website;
-    type Error = kube::Error;
+    type Error = Error;
 
-    async fn reconcile(
-        &self,
-        site: Arc<Website>,
-        ctx: &Context<Website>,
-    ) -> Result<Action, kube::Error> {
+    async fn reconcile(&self, site: Arc<Website>, ctx: &Context<Website>) -> Result<Action, Error> {
         let ns = site.namespace().unwrap_or_else(|| "default".into());
         let name = site.name_any();
-        // The children carry the Website as their controller, so they are garbage collected
-        // with it and their changes bring the controller back here.
-        let owner = site
-            .controller_owner_ref(&())
-            .expect("a stored Website has a uid");
+
+        // ANCHOR: children
+        // The children carry the Website as their controller: they are garbage collected with
+        // it, and their changes bring the controller back here.
+        let owner = controller_reference(site.as_ref())?;
         let labels =
             json!({"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "quickstart"});
-
-        let deployment = json!({
+        let deployment: Deployment = serde_json::from_value(json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner]},
             "spec": {
@@ -100,28 +114,37 @@ impl Reconciler for WebsiteReconciler {
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "web", "image": site.spec.image, "ports": [{"containerPort": 80}]}]}
+                    "spec": {"containers": [{
+                        "name": "web",
+                        "image": site.spec.image,
+                        "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                    }]}
                 }
             }
-        });
-        ensure(
-            Api::<Deployment>::namespaced(ctx.client().clone(), &ns),
-            &name,
-            deployment,
-        )
-        .await?;
+        }))?;
+        // Server-side apply as the controller: one GET, and no write at all when the
+        // Deployment already is what this controller last applied.
+        let deployments = Api::<Deployment>::namespaced(ctx.client().clone(), &ns);
+        let (_, op) = ctx.apply(&deployments, &deployment).await?;
+        if op.changed() {
+            let note = format!("{op} Deployment {name} ({} replicas)", site.spec.replicas);
+            ctx.recorder()
+                .normal(site.as_ref(), "Deployed", "Deploy", &note)
+                .await;
+            info!(kind = "Deployment", %name, %op, "applied");
+        }
+        // ANCHOR_END: children
 
-        let service = json!({
+        let service: Service = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner]},
-            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 80}]}
-        });
-        ensure(
-            Api::<Service>::namespaced(ctx.client().clone(), &ns),
-            &name,
-            service,
-        )
-        .await?;
+            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 80, "protocol": "TCP"}]}
+        }))?;
+        let services = Api::<Service>::namespaced(ctx.client().clone(), &ns);
+        let (_, op) = ctx.apply(&services, &service).await?;
+        if op.changed() {
+            info!(kind = "Service", %name, %op, "applied");
+        }
 
         let status = WebsiteStatus {
             phase: "Ready".into(),
@@ -129,6 +152,7 @@ impl Reconciler for WebsiteReconciler {
             service: name.clone(),
             observed_generation: site.metadata.generation.unwrap_or_default(),
         };
+        // The cached Website says whether the status is already right: no request if it is.
         if site.status.as_ref() != Some(&status) {
             let websites = Api::<Website>::namespaced(ctx.client().clone(), &ns);
             websites
@@ -142,31 +166,6 @@ impl Reconciler for WebsiteReconciler {
         }
         Ok(Action::await_change())
     }
-}
-
-/// Creates the object, or merges the desired fields into it when it exists. A merge that
-/// changes nothing is a no-op on the server, so a reconcile that finds everything in place
-/// writes nothing.
-async fn ensure<K>(api: Api<K>, name: &str, desired: serde_json::Value) -> Result<(), kube::Error>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + Serialize
-        + std::fmt::Debug,
-{
-    match api.get_opt(name).await? {
-        None => {
-            let obj: K = serde_json::from_value(desired).map_err(kube::Error::SerdeError)?;
-            api.create(&PostParams::default(), &obj).await?;
-            info!(kind = %K::kind(&()), %name, "created");
-        }
-        Some(_) => {
-            api.patch(name, &PatchParams::default(), &Patch::Merge(desired))
-                .await?;
-        }
-    }
-    Ok(())
 }
 // ANCHOR_END: reconciler
 

@@ -17,6 +17,9 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("test_server", "second create: 409"),
     ("custom_resource", "ready"),
     ("crdgen", "kind: CustomResourceDefinition"),
+    ("cleanup", "the Bucket is gone, and so is the bucket"),
+    ("conditions", "user scaled the database to 3 replicas"),
+    ("deploy", "kind: ClusterRole"),
     ("observability", "controller_runtime_reconcile_total"),
     ("leader_election", "the lease is released"),
 ];

@@ -34,6 +34,13 @@
 //!   with client-go's semantics (an object is never handed to two workers at once; adds while it
 //!   is processed are merged into one more pass; per-object exponential backoff).
 //!
+//! - The operator toolkit, what a reconciler uses to do its job: [`finalizer`] (cleanup before
+//!   an object goes), [`events`] (Kubernetes Events, aggregated into series), [`owner`] (owner
+//!   references), [`apply`] (`create_or_update`, server-side apply that skips no-op writes,
+//!   `retry_on_conflict`) and [`condition`] (status conditions). [`rbac`] and [`deploy`] turn
+//!   what the controllers declare into the minimal roles and the manifests that install the
+//!   operator.
+//!
 //! - `testing` (feature `testing`): an in-process, protocol-faithful Kubernetes API server, so
 //!   operators and their tests run with no cluster.
 //!
@@ -96,6 +103,15 @@ pub mod prelude;
 pub mod queue;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+// The operator toolkit: what a reconciler uses to do its job, and what installs the operator.
+pub mod apply;
+pub mod condition;
+pub mod deploy;
+pub mod events;
+pub mod finalizer;
+pub mod owner;
+pub mod rbac;
 
 pub use windlass_macros::CustomResource;
 

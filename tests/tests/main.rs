@@ -9,3 +9,4 @@ mod leader;
 mod object;
 mod observability;
 mod testing;
+mod toolkit;

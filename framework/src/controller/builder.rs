@@ -1,5 +1,6 @@
 //! Building a controller: the primary kind and its informer, owned children, mapped watches,
-//! predicates, concurrency, resync, timeout and name.
+//! predicates, concurrency, resync, timeout and name; cleanup, events, and the permissions
+//! all that needs.
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,8 +13,10 @@ use super::context::{EventKind, ReconcileReason, Related};
 use super::enqueue::Enqueuer;
 use super::predicate::Predicate;
 use super::reconciler::Reconciler;
+use crate::finalizer::{Cleanup, Finalized, finalizer_name};
 use crate::informer::{Cache, Cacheable, EventHandler, InformerConfig, ObjectKey, namespaced};
 use crate::queue::Priority;
+use crate::rbac::{self, Permission};
 
 /// How many objects a controller reconciles at once unless told otherwise.
 ///
@@ -29,6 +32,12 @@ pub(crate) trait Source<K>: Send + Sync {
     fn prepare(&self, cache: &Cache);
     /// Registers the source's informer and handler; returns a way to wait for its sync.
     fn register(&self, cache: &Cache, enqueuer: Arc<Enqueuer>) -> SyncWaiter;
+    /// What the controller needs to read (and, for children, write) the source's kind.
+    fn permissions(&self) -> Vec<Permission>;
+    /// Whether the source's objects are children the controller owns.
+    fn owns_children(&self) -> bool {
+        false
+    }
 }
 
 /// Waits for one informer's first list.
@@ -73,6 +82,9 @@ pub struct Controller<R: Reconciler> {
     pub(crate) max_concurrent: usize,
     pub(crate) resync: Option<Duration>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) cleanup: bool,
+    pub(crate) record_events: bool,
+    pub(crate) extra_permissions: Vec<Permission>,
 }
 
 impl<R: Reconciler> fmt::Debug for Controller<R> {
@@ -83,6 +95,8 @@ impl<R: Reconciler> fmt::Debug for Controller<R> {
             .field("max_concurrent", &self.max_concurrent)
             .field("resync", &self.resync)
             .field("timeout", &self.timeout)
+            .field("cleanup", &self.cleanup)
+            .field("record_events", &self.record_events)
             .finish()
     }
 }
@@ -103,6 +117,9 @@ where
             max_concurrent: DEFAULT_MAX_CONCURRENT_RECONCILES,
             resync: None,
             timeout: None,
+            cleanup: false,
+            record_events: true,
+            extra_permissions: Vec::new(),
         }
     }
 
@@ -205,6 +222,90 @@ where
         self.timeout = Some(timeout);
         self
     }
+
+    /// Runs the reconciler's [`Cleanup`] when an object is deleted, holding the object with a
+    /// finalizer until cleanup succeeds (see [`finalizer`](crate::finalizer)). The finalizer
+    /// is named after the controller: [`finalizer`](Self::finalizer) tells which.
+    ///
+    /// The controller then runs [`Finalized<R>`](Finalized), which manages the finalizer
+    /// around `R`'s reconcile and cleanup; everything configured so far is kept.
+    #[must_use]
+    pub fn with_cleanup(self) -> Controller<Finalized<R>>
+    where
+        R: Cleanup,
+    {
+        Controller {
+            reconciler: Arc::new(Finalized::new(self.reconciler)),
+            name: self.name,
+            informer: self.informer,
+            predicates: self.predicates,
+            sources: self.sources,
+            max_concurrent: self.max_concurrent,
+            resync: self.resync,
+            timeout: self.timeout,
+            cleanup: true,
+            record_events: self.record_events,
+            extra_permissions: self.extra_permissions,
+        }
+    }
+
+    /// The finalizer the controller manages, when it has [cleanup](Self::with_cleanup):
+    /// [`finalizer_name`] of its kind's group and its name.
+    pub fn finalizer(&self) -> Option<String> {
+        self.cleanup
+            .then(|| finalizer_name(&R::Object::group(&Default::default()), &self.name))
+    }
+
+    /// Whether [`Context::recorder`](super::Context::recorder) publishes events (default:
+    /// true). Off, it publishes nothing and the generated roles grant nothing on events.
+    #[must_use]
+    pub fn record_events(mut self, on: bool) -> Self {
+        self.record_events = on;
+        self
+    }
+
+    /// Declares a permission the reconciler needs beyond what the controller watches and
+    /// owns (reading a Secret it is pointed to, say), for the generated roles (see
+    /// [`rbac`](crate::rbac)).
+    #[must_use]
+    pub fn permission(mut self, permission: Permission) -> Self {
+        self.extra_permissions.push(permission);
+        self
+    }
+
+    /// Everything the controller needs to be allowed to do: see [`rbac`](crate::rbac) for
+    /// what each part of the builder adds.
+    pub fn permissions(&self) -> Vec<Permission> {
+        type K<R> = <R as Reconciler>::Object;
+        let ns = self.informer.namespace.as_deref();
+        let owns = self.sources.iter().any(|s| s.owns_children());
+        let mut verbs = rbac::READ.to_vec();
+        if self.cleanup {
+            verbs.push("patch");
+        }
+        let mut out = vec![Permission::of::<K<R>>(None, ns, &verbs)];
+        if !rbac::is_builtin_group(&K::<R>::group(&Default::default())) {
+            out.push(Permission::of::<K<R>>(
+                Some("status"),
+                ns,
+                &["get", "update", "patch"],
+            ));
+        }
+        if owns {
+            out.push(Permission::of::<K<R>>(Some("finalizers"), ns, &["update"]));
+        }
+        for source in &self.sources {
+            out.extend(source.permissions());
+        }
+        if self.record_events {
+            // Events go to the namespace of the object they are about (`default` for
+            // cluster-scoped ones, which need the rule everywhere).
+            let events_ns = ns.filter(|_| namespaced::<K<R>>());
+            out.extend(rbac::event_permissions(events_ns));
+        }
+        out.extend(self.extra_permissions.iter().cloned());
+        out
+    }
 }
 
 impl<R: Reconciler> Controller<R>
@@ -272,6 +373,18 @@ where
 {
     fn prepare(&self, cache: &Cache) {
         cache.metadata_informer::<C>(self.config.clone());
+    }
+
+    fn permissions(&self) -> Vec<Permission> {
+        vec![Permission::of::<C>(
+            None,
+            self.config.namespace.as_deref(),
+            rbac::READ_WRITE,
+        )]
+    }
+
+    fn owns_children(&self) -> bool {
+        true
     }
 
     fn register(&self, cache: &Cache, enqueuer: Arc<Enqueuer>) -> SyncWaiter {
@@ -380,6 +493,14 @@ where
 {
     fn prepare(&self, cache: &Cache) {
         cache.informer::<W>(self.config.clone());
+    }
+
+    fn permissions(&self) -> Vec<Permission> {
+        vec![Permission::of::<W>(
+            None,
+            self.config.namespace.as_deref(),
+            rbac::READ,
+        )]
     }
 
     fn register(&self, cache: &Cache, enqueuer: Arc<Enqueuer>) -> SyncWaiter {

@@ -1,13 +1,17 @@
 //! What a reconcile gets besides its object: the [`Context`] (client, caches, the controller's
-//! name, the attempt number) and the [`ReconcileReason`] it runs for.
+//! name, the attempt number, its event recorder) and the [`ReconcileReason`] it runs for.
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use kube::Client;
+use kube::{Api, Client};
+use serde::Serialize;
 
+use crate::apply::{Operation, WriteError};
+use crate::events::Recorder;
 use crate::informer::{Cache, ObjectKey};
+use crate::object::Object;
 
 /// The kind of change a watch event reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,6 +114,7 @@ pub(crate) struct Shared {
     pub(crate) client: Client,
     pub(crate) cache: Cache,
     pub(crate) controller: String,
+    pub(crate) recorder: Recorder,
 }
 
 /// What a reconcile can use besides its object. Cheap to clone.
@@ -175,5 +180,46 @@ impl<K> Context<K> {
     /// Which attempt this is: 1, or more after consecutive failures of this object.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// The controller's event recorder: events it publishes name the controller as their
+    /// reporting controller (see [`events`](crate::events)).
+    pub fn recorder(&self) -> &Recorder {
+        &self.shared.recorder
+    }
+
+    /// The field manager the controller's writes use: its name.
+    pub fn field_manager(&self) -> &str {
+        &self.shared.controller
+    }
+
+    /// Server-side applies `desired` with the controller's field manager, skipping the write
+    /// when it already owns exactly that state: [`apply::apply`](crate::apply::apply).
+    ///
+    /// # Errors
+    ///
+    /// As [`apply::apply`](crate::apply::apply).
+    pub async fn apply<O: Object>(
+        &self,
+        api: &Api<O>,
+        desired: &O,
+    ) -> Result<(O, Operation), WriteError> {
+        crate::apply::apply(api, desired, self.field_manager()).await
+    }
+
+    /// Server-side applies `status` as the status of the object `name` with the controller's
+    /// field manager, skipping the write when it already owns exactly that status:
+    /// [`apply::apply_status`](crate::apply::apply_status).
+    ///
+    /// # Errors
+    ///
+    /// As [`apply::apply_status`](crate::apply::apply_status).
+    pub async fn apply_status<O: Object, S: Serialize>(
+        &self,
+        api: &Api<O>,
+        name: &str,
+        status: &S,
+    ) -> Result<(O, Operation), WriteError> {
+        crate::apply::apply_status(api, name, status, self.field_manager()).await
     }
 }

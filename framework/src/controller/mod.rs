@@ -33,5 +33,6 @@ pub use predicate::{
     And, AnnotationsChanged, GenerationChanged, LabelsChanged, Not, Or, Predicate,
     ResourceVersionChanged, and, not, or,
 };
+pub(crate) use reconciler::is_conflict;
 pub use reconciler::{Action, FnReconciler, Reconciler, TerminalError, reconciler_fn};
 pub(crate) use runner::display_chain;

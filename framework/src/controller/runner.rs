@@ -273,10 +273,16 @@ where
         }
         tracing::info!(controller = %self.name, workers = self.max_concurrent, "caches synced; starting workers");
 
+        let recorder = if self.record_events {
+            crate::events::Recorder::new(client.clone(), &self.name)
+        } else {
+            crate::events::Recorder::disabled(&self.name)
+        };
         let shared = Arc::new(Shared {
             client,
             cache,
             controller: self.name.clone(),
+            recorder,
         });
         let worker = Arc::new(Worker {
             reconciler: self.reconciler.clone(),

@@ -83,6 +83,12 @@ pub trait Runnable: Send + 'static {
         let _ = cache;
     }
 
+    /// What it needs to be allowed to do in the cluster, for the generated roles (see
+    /// [`rbac`](crate::rbac)). Nothing by default.
+    fn permissions(&self) -> Vec<crate::rbac::Permission> {
+        Vec::new()
+    }
+
     /// Runs until `ctx.shutdown` is cancelled.
     ///
     /// # Errors
@@ -102,6 +108,10 @@ where
 
     fn register(&self, cache: &Cache) {
         self.prepare(cache);
+    }
+
+    fn permissions(&self) -> Vec<crate::rbac::Permission> {
+        Controller::permissions(self)
     }
 
     async fn run(self: Box<Self>, ctx: RunContext) -> Result<(), BoxError> {
@@ -382,6 +392,44 @@ impl Manager {
     /// The manager's shared cache.
     pub fn cache(&self) -> &Cache {
         &self.cache
+    }
+
+    /// Everything the manager's runnables need to be allowed to do (see
+    /// [`rbac`](crate::rbac)).
+    pub fn permissions(&self) -> Vec<crate::rbac::Permission> {
+        self.runnables
+            .iter()
+            .flat_map(|r| r.permissions())
+            .collect()
+    }
+
+    /// The manifests that install this operator: namespace, CRDs, service account, the
+    /// minimal roles for what its runnables declare, bindings and Deployment (see
+    /// [`deploy`](crate::deploy)). `manager.manifests(&config)?.to_yaml()?` is the whole
+    /// install. The Deployment declares the ports of the manager's metrics and health probe
+    /// addresses, and probes the latter, unless `config` names ports of its own; with the
+    /// manager's [leader election](Config::leader_election), the roles grant its Lease (and
+    /// more than one replica may be asked for).
+    ///
+    /// # Errors
+    ///
+    /// As [`Manifests::new`](crate::deploy::Manifests::new).
+    pub fn manifests(
+        &self,
+        config: &crate::deploy::Config,
+    ) -> Result<crate::deploy::Manifests, crate::deploy::DeployError> {
+        let mut config = config.clone().ports_unless_set(
+            self.metrics_address().map(|a| a.port()),
+            self.health_probe_address().map(|a| a.port()),
+        );
+        if let Some(election) = &self.config.leader_election {
+            config = config.lease_unless_set(
+                election.namespace.clone(),
+                election.watch,
+                election.events,
+            );
+        }
+        crate::deploy::Manifests::new(&config, &self.permissions())
     }
 
     /// A handle that starts a graceful shutdown.

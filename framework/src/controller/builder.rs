@@ -208,10 +208,11 @@ where
 
     /// Reconciles every cached object again every `period` (±10 % jitter, so controllers
     /// started together do not resync together), at low priority, so drift in the world is
-    /// corrected even without events. Off by default.
+    /// corrected even without events. Off by default; a zero period turns it off (as a zero
+    /// resync period does in client-go) rather than resyncing continuously.
     #[must_use]
     pub fn resync_period(mut self, period: Duration) -> Self {
-        self.resync = Some(period);
+        self.resync = (!period.is_zero()).then_some(period);
         self
     }
 

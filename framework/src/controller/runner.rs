@@ -217,7 +217,8 @@ impl<R: Reconciler> Worker<R> {
 /// A duration within ±10 % of `period`.
 fn jittered(period: Duration) -> Duration {
     let factor = 0.9 + fastrand::f64() * 0.2;
-    period.mul_f64(factor)
+    // A period near `Duration::MAX` would overflow `mul_f64`; it means "practically never".
+    Duration::try_from_secs_f64(period.as_secs_f64() * factor).unwrap_or(Duration::MAX)
 }
 
 impl<R: Reconciler> Controller<R>
@@ -355,6 +356,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resync_period_too_long_to_jitter_means_practically_never() {
+        assert!(jittered(Duration::MAX) >= Duration::from_secs(u64::MAX / 2));
+    }
 
     #[test]
     fn resync_jitter_stays_within_ten_percent() {

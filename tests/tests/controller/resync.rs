@@ -67,3 +67,19 @@ async fn without_a_resync_period_nothing_is_reconciled_again_unprompted() {
     assert!(later.is_empty(), "{later:?}");
     running.stop().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_resync_period_turns_resync_off_instead_of_spinning() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    create_cm(&api, "a", "1").await;
+
+    let (rec, mut rx) = Recorder::new();
+    let controller = Controller::new(recording(rec.clone())).resync_period(Duration::ZERO);
+    let running = Running::start(manager(client).add(controller));
+    next_n(&mut rx, 1).await;
+    let later = super::support::runs_during(&mut rx, Duration::from_secs(3600)).await;
+    assert!(later.is_empty(), "{later:?}");
+    running.stop().await.unwrap();
+}

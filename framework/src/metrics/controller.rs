@@ -1,12 +1,12 @@
 //! The `controller_runtime_*` series, with controller-runtime's names, help texts, labels and
 //! buckets, and the per-controller handle the controller's workers record into.
 
-use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
-};
+use std::sync::Arc;
+
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use super::register;
+use super::sharded::{self, ShardedVec};
 
 /// controller-runtime's `controller_runtime_reconcile_time_seconds` buckets: 5 ms to 60 s,
 /// finer where reconciles usually fall.
@@ -17,15 +17,19 @@ pub(crate) const RECONCILE_TIME_BUCKETS: &[f64] = &[
 ];
 
 /// The families, shared by every controller of one registry.
+///
+/// The series every reconcile records (results, time, active workers) are
+/// [sharded](super::sharded) so that workers on different threads do not contend; the
+/// others, recorded on failures or once, are the `prometheus` crate's.
 pub(crate) struct Families {
-    total: IntCounterVec,
+    total: ShardedVec<sharded::Counter>,
     errors: IntCounterVec,
     terminal: IntCounterVec,
     panics: IntCounterVec,
     timeouts: IntCounterVec,
-    time: HistogramVec,
+    time: ShardedVec<sharded::Histogram>,
     max_concurrent: IntGaugeVec,
-    active: IntGaugeVec,
+    active: ShardedVec<sharded::Gauge>,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -39,7 +43,7 @@ fn gauge(name: &str, help: &str) -> IntGaugeVec {
 impl Families {
     pub(crate) fn new() -> Self {
         Self {
-            total: counter(
+            total: ShardedVec::counters(
                 "controller_runtime_reconcile_total",
                 "Total number of reconciliations per controller",
                 &["controller", "result"],
@@ -64,22 +68,20 @@ impl Families {
                 "Total number of reconciliation timeouts per controller",
                 &["controller"],
             ),
-            time: HistogramVec::new(
-                HistogramOpts::new(
-                    "controller_runtime_reconcile_time_seconds",
-                    "Length of time per reconciliation per controller",
-                )
-                .buckets(RECONCILE_TIME_BUCKETS.to_vec()),
+            time: ShardedVec::histograms(
+                "controller_runtime_reconcile_time_seconds",
+                "Length of time per reconciliation per controller",
                 &["controller"],
-            )
-            .expect("a valid histogram"),
+                RECONCILE_TIME_BUCKETS,
+            ),
             max_concurrent: gauge(
                 "controller_runtime_max_concurrent_reconciles",
                 "Maximum number of concurrent reconciles per controller",
             ),
-            active: gauge(
+            active: ShardedVec::gauges(
                 "controller_runtime_active_workers",
                 "Number of currently used workers per controller",
+                &["controller"],
             ),
         }
     }
@@ -125,16 +127,16 @@ impl ReconcileResult {
 /// (no label lookup).
 #[derive(Clone)]
 pub(crate) struct ControllerMetrics {
-    success: IntCounter,
-    requeue: IntCounter,
-    requeue_after: IntCounter,
-    error: IntCounter,
+    success: Arc<sharded::Counter>,
+    requeue: Arc<sharded::Counter>,
+    requeue_after: Arc<sharded::Counter>,
+    error: Arc<sharded::Counter>,
     errors: IntCounter,
     terminal: IntCounter,
     panics: IntCounter,
     timeouts: IntCounter,
-    time: Histogram,
-    active: IntGauge,
+    time: Arc<sharded::Histogram>,
+    active: Arc<sharded::Gauge>,
 }
 
 impl ControllerMetrics {
@@ -219,7 +221,7 @@ mod tests {
         assert_eq!(m.panics.get(), 1);
         assert_eq!(m.terminal.get(), 0);
         assert_eq!(m.active.get(), 0);
-        assert_eq!(m.time.get_sample_count(), 1);
+        assert_eq!(m.time.sample_count(), 1);
     }
 
     #[test]

@@ -61,6 +61,7 @@ mod controller;
 #[cfg(target_os = "linux")]
 mod process;
 mod rest_client;
+mod sharded;
 mod workqueue;
 
 use std::fmt;

@@ -5,12 +5,12 @@
 //! controller's name) and `workqueue_depth` also with `priority`; its histograms use
 //! `prometheus.ExponentialBuckets(10e-9, 10, 12)`: 10 ns to 1000 s.
 
-use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry,
-};
+use std::sync::Arc;
+
+use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry};
 
 use super::register;
+use super::sharded::{self, ShardedVec};
 use crate::queue::{Priority, QueueMetrics};
 
 /// `prometheus.ExponentialBuckets(10e-9, 10, 12)`, computed as Go computes it (each bound the
@@ -26,11 +26,14 @@ pub(crate) fn buckets() -> Vec<f64> {
         .collect()
 }
 
+///
+/// The series recorded on every add, get and done are [sharded](super::sharded); the others
+/// are the `prometheus` crate's.
 pub(crate) struct Families {
-    depth: IntGaugeVec,
-    adds: IntCounterVec,
-    queue_duration: HistogramVec,
-    work_duration: HistogramVec,
+    depth: ShardedVec<sharded::Gauge>,
+    adds: ShardedVec<sharded::Counter>,
+    queue_duration: ShardedVec<sharded::Histogram>,
+    work_duration: ShardedVec<sharded::Histogram>,
     unfinished: GaugeVec,
     longest: GaugeVec,
     retries: IntCounterVec,
@@ -38,30 +41,23 @@ pub(crate) struct Families {
 
 const LABELS: &[&str] = &["name", "controller"];
 
-fn histogram(name: &str, help: &str) -> HistogramVec {
-    HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets()), LABELS)
-        .expect("a valid histogram")
+fn histogram(name: &str, help: &str) -> ShardedVec<sharded::Histogram> {
+    ShardedVec::histograms(name, help, LABELS, &buckets())
 }
 
 impl Families {
     pub(crate) fn new() -> Self {
         Self {
-            depth: IntGaugeVec::new(
-                Opts::new(
-                    "workqueue_depth",
-                    "Current depth of workqueue by workqueue and priority",
-                ),
+            depth: ShardedVec::gauges(
+                "workqueue_depth",
+                "Current depth of workqueue by workqueue and priority",
                 &["name", "controller", "priority"],
-            )
-            .expect("a valid gauge"),
-            adds: IntCounterVec::new(
-                Opts::new(
-                    "workqueue_adds_total",
-                    "Total number of adds handled by workqueue",
-                ),
+            ),
+            adds: ShardedVec::counters(
+                "workqueue_adds_total",
+                "Total number of adds handled by workqueue",
                 LABELS,
-            )
-            .expect("a valid counter"),
+            ),
             queue_duration: histogram(
                 "workqueue_queue_duration_seconds",
                 "How long in seconds an item stays in workqueue before being requested",
@@ -120,12 +116,12 @@ impl Families {
 /// first used.
 pub struct WorkqueueMetrics {
     name: String,
-    depth_vec: IntGaugeVec,
-    depth_normal: IntGauge,
-    depth_low: IntGauge,
-    adds: IntCounter,
-    queue_duration: Histogram,
-    work_duration: Histogram,
+    depth_vec: ShardedVec<sharded::Gauge>,
+    depth_normal: Arc<sharded::Gauge>,
+    depth_low: Arc<sharded::Gauge>,
+    adds: Arc<sharded::Counter>,
+    queue_duration: Arc<sharded::Histogram>,
+    work_duration: Arc<sharded::Histogram>,
     unfinished: Gauge,
     longest: Gauge,
     retries: IntCounter,

@@ -1,0 +1,457 @@
+//! Series recorded on every reconcile, kept in per-thread shards so that workers on different
+//! threads never write to the same cache line, and summed only when scraped.
+//!
+//! The `prometheus` crate's counters, gauges and histograms keep one set of atomics per
+//! series that every recording thread updates: a histogram `observe` is four atomic
+//! read-modify-writes (one a compare-and-swap loop) on lines shared by all workers. With
+//! several workers on several cores, those lines bounce between the cores on every reconcile.
+//! Here each thread records into a shard of its own (threads are given shards round-robin),
+//! so an update is an uncontended atomic add on a line that stays in the core's cache, and a
+//! scrape, which is rare, pays for adding the shards up. The exposition is the same:
+//! [`ShardedVec`] is a [`Collector`] producing the families the `prometheus` types would.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
+
+/// How many shards a series has. More threads than this share shards (still correct: the
+/// updates are atomic); fewer leave some unused.
+const SHARDS: usize = 16;
+
+/// Words of one cache-line-sized chunk (128 bytes: two lines, since adjacent-line prefetch
+/// makes neighbouring lines contend too).
+const CHUNK: usize = 16;
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Chunk<T>([T; CHUNK]);
+
+/// The shard of the current thread.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+    SHARD.with(|s| {
+        s.get().unwrap_or_else(|| {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+            s.set(Some(n));
+            n
+        })
+    })
+}
+
+/// A series kind that [`ShardedVec`] can hold.
+pub(crate) trait Series: Send + Sync + 'static {
+    /// The Prometheus type of its family.
+    const KIND: MetricType;
+    /// Writes its current value into `metric`.
+    fn fill(&self, metric: &mut Metric);
+}
+
+/// An integer counter.
+pub(crate) struct Counter {
+    shards: Box<[Chunk<AtomicU64>]>,
+}
+
+impl Counter {
+    fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Chunk::default()).collect(),
+        }
+    }
+
+    /// Adds one.
+    pub(crate) fn inc(&self) {
+        self.shards[shard()].0[0].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The total over every shard.
+    pub(crate) fn get(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|c| c.0[0].load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+impl Series for Counter {
+    const KIND: MetricType = MetricType::COUNTER;
+    fn fill(&self, metric: &mut Metric) {
+        let mut c = proto::Counter::default();
+        c.set_value(self.get() as f64);
+        metric.set_counter(c);
+    }
+}
+
+/// An integer gauge moved up and down (its shards may go negative; their sum cannot, when
+/// every decrement follows its increment).
+pub(crate) struct Gauge {
+    shards: Box<[Chunk<AtomicI64>]>,
+}
+
+impl Gauge {
+    fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Chunk::default()).collect(),
+        }
+    }
+
+    /// Adds `delta`.
+    pub(crate) fn add(&self, delta: i64) {
+        self.shards[shard()].0[0].fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Adds one.
+    pub(crate) fn inc(&self) {
+        self.add(1);
+    }
+
+    /// Subtracts one.
+    pub(crate) fn dec(&self) {
+        self.add(-1);
+    }
+
+    /// Sets the value, for when nothing else is updating the gauge (a series being reset).
+    pub(crate) fn set(&self, value: i64) {
+        for (i, c) in self.shards.iter().enumerate() {
+            c.0[0].store(if i == 0 { value } else { 0 }, Ordering::Relaxed);
+        }
+    }
+
+    /// The value: the sum of the shards.
+    pub(crate) fn get(&self) -> i64 {
+        self.shards
+            .iter()
+            .map(|c| c.0[0].load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+impl Series for Gauge {
+    const KIND: MetricType = MetricType::GAUGE;
+    fn fill(&self, metric: &mut Metric) {
+        let mut g = proto::Gauge::default();
+        g.set_value(self.get() as f64);
+        metric.set_gauge(g);
+    }
+}
+
+/// A histogram with fixed bucket bounds.
+///
+/// Each shard holds a count per bucket (plus one for observations above the last bound) and
+/// the sum of its observations. The sample count is the total of the bucket counts, so a
+/// scrape always sees the `+Inf` bucket equal to the count, as Prometheus requires, even
+/// while observations are being recorded.
+pub(crate) struct Histogram {
+    bounds: Arc<[f64]>,
+    /// Chunks per shard: enough for `bounds.len() + 1` bucket counts and the sum.
+    stride: usize,
+    chunks: Box<[Chunk<AtomicU64>]>,
+}
+
+impl Histogram {
+    fn new(bounds: Arc<[f64]>) -> Self {
+        let words = bounds.len() + 2;
+        let stride = words.div_ceil(CHUNK);
+        Self {
+            chunks: (0..SHARDS * stride).map(|_| Chunk::default()).collect(),
+            bounds,
+            stride,
+        }
+    }
+
+    fn word(&self, shard: usize, word: usize) -> &AtomicU64 {
+        &self.chunks[shard * self.stride + word / CHUNK].0[word % CHUNK]
+    }
+
+    /// Records one observation.
+    pub(crate) fn observe(&self, value: f64) {
+        // Prometheus buckets are "less than or equal": the first bound not below the value.
+        let bucket = self.bounds.partition_point(|b| *b < value);
+        let shard = shard();
+        self.word(shard, bucket).fetch_add(1, Ordering::Relaxed);
+        let sum = self.word(shard, self.bounds.len() + 1);
+        // Other threads rarely share this shard, so this almost never loops.
+        let mut current = sum.load(Ordering::Relaxed);
+        loop {
+            let next = (f64::from_bits(current) + value).to_bits();
+            match sum.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Counts per bucket (the last one above every bound), summed over the shards, and the
+    /// sum of every observation.
+    fn snapshot(&self) -> (Vec<u64>, f64) {
+        let n = self.bounds.len() + 1;
+        let mut counts = vec![0; n];
+        let mut sum = 0.0;
+        for shard in 0..SHARDS {
+            for (i, count) in counts.iter_mut().enumerate() {
+                *count += self.word(shard, i).load(Ordering::Relaxed);
+            }
+            sum += f64::from_bits(self.word(shard, n).load(Ordering::Relaxed));
+        }
+        (counts, sum)
+    }
+
+    /// How many observations were recorded.
+    #[cfg(test)]
+    pub(crate) fn sample_count(&self) -> u64 {
+        self.snapshot().0.iter().sum()
+    }
+}
+
+impl Series for Histogram {
+    const KIND: MetricType = MetricType::HISTOGRAM;
+    fn fill(&self, metric: &mut Metric) {
+        let (counts, sum) = self.snapshot();
+        let mut cumulative = 0;
+        let buckets = self
+            .bounds
+            .iter()
+            .zip(&counts)
+            .map(|(bound, count)| {
+                cumulative += count;
+                let mut b = proto::Bucket::default();
+                b.set_cumulative_count(cumulative);
+                b.set_upper_bound(*bound);
+                b
+            })
+            .collect();
+        let mut h = proto::Histogram::default();
+        h.set_sample_count(counts.iter().sum());
+        h.set_sample_sum(sum);
+        h.set_bucket(buckets);
+        metric.set_histogram(h);
+    }
+}
+
+/// A family of sharded series, one per set of label values: the counterpart of the
+/// `prometheus` crate's `IntCounterVec`, `IntGaugeVec` and `HistogramVec`. Clones share the
+/// series.
+pub(crate) struct ShardedVec<S> {
+    inner: Arc<VecInner<S>>,
+}
+
+struct VecInner<S> {
+    desc: Desc,
+    make: Box<dyn Fn() -> S + Send + Sync>,
+    series: Mutex<Vec<(Vec<String>, Arc<S>)>>,
+}
+
+impl<S> Clone for ShardedVec<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S: Series> ShardedVec<S> {
+    fn with_maker(
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        make: impl Fn() -> S + Send + Sync + 'static,
+    ) -> Self {
+        let desc = Desc::new(
+            name.into(),
+            help.into(),
+            labels.iter().map(|l| l.to_string()).collect(),
+            Default::default(),
+        )
+        .expect("a valid metric description");
+        Self {
+            inner: Arc::new(VecInner {
+                desc,
+                make: Box::new(make),
+                series: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The series of these label values (in the order of the family's label names), created
+    /// at zero if it does not exist yet. Resolve it once and keep it: this takes a lock.
+    pub(crate) fn with_label_values(&self, values: &[&str]) -> Arc<S> {
+        let mut series = self.inner.series.lock();
+        if let Some((_, s)) = series.iter().find(|(v, _)| v.iter().eq(values.iter())) {
+            return s.clone();
+        }
+        let s = Arc::new((self.inner.make)());
+        series.push((values.iter().map(|v| v.to_string()).collect(), s.clone()));
+        s
+    }
+}
+
+impl ShardedVec<Counter> {
+    /// A counter family.
+    pub(crate) fn counters(name: &str, help: &str, labels: &[&str]) -> Self {
+        Self::with_maker(name, help, labels, Counter::new)
+    }
+}
+
+impl ShardedVec<Gauge> {
+    /// A gauge family.
+    pub(crate) fn gauges(name: &str, help: &str, labels: &[&str]) -> Self {
+        Self::with_maker(name, help, labels, Gauge::new)
+    }
+}
+
+impl ShardedVec<Histogram> {
+    /// A histogram family with these bucket bounds (increasing).
+    pub(crate) fn histograms(name: &str, help: &str, labels: &[&str], bounds: &[f64]) -> Self {
+        let bounds: Arc<[f64]> = bounds.into();
+        Self::with_maker(name, help, labels, move || Histogram::new(bounds.clone()))
+    }
+}
+
+impl<S: Series> Collector for ShardedVec<S> {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.inner.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let desc = &self.inner.desc;
+        let series = self.inner.series.lock();
+        let metrics = series
+            .iter()
+            .map(|(values, s)| {
+                let labels = desc
+                    .variable_labels
+                    .iter()
+                    .zip(values)
+                    .map(|(name, value)| {
+                        let mut pair = LabelPair::default();
+                        pair.set_name(name.clone());
+                        pair.set_value(value.clone());
+                        pair
+                    })
+                    .collect();
+                let mut metric = Metric::from_label(labels);
+                s.fill(&mut metric);
+                metric
+            })
+            .collect();
+        let mut family = MetricFamily::default();
+        family.set_name(desc.fq_name.clone());
+        family.set_help(desc.help.clone());
+        family.set_field_type(S::KIND);
+        family.set_metric(metrics);
+        vec![family]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus::{Encoder, Registry, TextEncoder};
+
+    use super::*;
+
+    fn encode(registry: &Registry) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The same recordings through the `prometheus` crate's types and through the sharded
+    /// ones give the same exposition, byte for byte.
+    #[test]
+    fn the_exposition_is_the_prometheus_crates() {
+        let bounds = [0.005, 0.01, 0.5, 1.0];
+        let theirs = Registry::new();
+        let c = prometheus::IntCounterVec::new(prometheus::Opts::new("c_total", "C."), &["a", "b"])
+            .unwrap();
+        let g = prometheus::IntGaugeVec::new(prometheus::Opts::new("g", "G."), &["a"]).unwrap();
+        let h = prometheus::HistogramVec::new(
+            prometheus::HistogramOpts::new("h_seconds", "H.").buckets(bounds.to_vec()),
+            &["a"],
+        )
+        .unwrap();
+        theirs.register(Box::new(c.clone())).unwrap();
+        theirs.register(Box::new(g.clone())).unwrap();
+        theirs.register(Box::new(h.clone())).unwrap();
+
+        let ours = Registry::new();
+        let sc = ShardedVec::counters("c_total", "C.", &["a", "b"]);
+        let sg = ShardedVec::gauges("g", "G.", &["a"]);
+        let sh = ShardedVec::histograms("h_seconds", "H.", &["a"], &bounds);
+        ours.register(Box::new(sc.clone())).unwrap();
+        ours.register(Box::new(sg.clone())).unwrap();
+        ours.register(Box::new(sh.clone())).unwrap();
+
+        for (labels, n) in [(["y", "1"], 3), (["x", "2"], 1), (["x", "1"], 0)] {
+            let (theirs, ours) = (c.with_label_values(&labels), sc.with_label_values(&labels));
+            for _ in 0..n {
+                theirs.inc();
+                ours.inc();
+            }
+        }
+        g.with_label_values(&["q"]).add(5);
+        g.with_label_values(&["q"]).sub(2);
+        sg.with_label_values(&["q"]).add(5);
+        sg.with_label_values(&["q"]).add(-2);
+        for v in [0.001, 0.005, 0.0051, 0.75, 2.0, 60.0] {
+            h.with_label_values(&["z"]).observe(v);
+            sh.with_label_values(&["z"]).observe(v);
+        }
+        h.with_label_values(&["empty"]);
+        sh.with_label_values(&["empty"]);
+
+        assert_eq!(encode(&ours), encode(&theirs));
+    }
+
+    #[test]
+    fn updates_from_many_threads_all_count() {
+        let counter = Arc::new(Counter::new());
+        let gauge = Arc::new(Gauge::new());
+        let histogram = Arc::new(Histogram::new(vec![1.0, 2.0].into()));
+        let threads: Vec<_> = (0..(SHARDS + 3))
+            .map(|_| {
+                let (counter, gauge, histogram) =
+                    (counter.clone(), gauge.clone(), histogram.clone());
+                std::thread::spawn(move || {
+                    for i in 0..1000 {
+                        counter.inc();
+                        gauge.inc();
+                        histogram.observe(f64::from(i % 3));
+                    }
+                    for _ in 0..1000 {
+                        gauge.dec();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let n = (SHARDS as u64 + 3) * 1000;
+        assert_eq!(counter.get(), n);
+        assert_eq!(gauge.get(), 0);
+        let (counts, sum) = histogram.snapshot();
+        assert_eq!(counts.iter().sum::<u64>(), n);
+        // i % 3 over 0..1000: 334 zeros, 333 ones, 333 twos per thread.
+        assert_eq!(counts, vec![(n / 1000) * 667, (n / 1000) * 333, 0]);
+        assert_eq!(sum, (n / 1000) as f64 * (333.0 + 666.0));
+    }
+
+    #[test]
+    fn setting_a_gauge_replaces_what_every_shard_holds() {
+        let gauge = Gauge::new();
+        gauge.inc();
+        let other = std::thread::scope(|s| s.spawn(|| gauge.add(4)).join());
+        other.unwrap();
+        assert_eq!(gauge.get(), 5);
+        gauge.set(0);
+        assert_eq!(gauge.get(), 0);
+    }
+}

@@ -62,6 +62,7 @@ use windlass::testing::ApiServer;
     type = "string",
     json_path = ".status.conditions[?(@.type==\"Available\")].status"
 ))]
+#[windlass(printcolumn(name = "Age", type = "date", json_path = ".metadata.creationTimestamp"))]
 #[serde(rename_all = "camelCase")]
 pub struct WebAppSpec {
     /// The container image that serves the application.

@@ -22,6 +22,8 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("deploy", "kind: ClusterRole"),
     ("observability", "controller_runtime_reconcile_total"),
     ("leader_election", "the lease is released"),
+    ("configmap_sync", "its copies went with it"),
+    ("watches", "batch, which does not use it, was left alone"),
     ("tutorial_1_crd", "the API server refused it"),
     (
         "tutorial_2_reconciler",

@@ -313,14 +313,26 @@ impl Reconciler for WebAppReconciler {
         let webapps: Api<WebApp> = Api::namespaced(ctx.client().clone(), &ns);
         // Server-side apply of the whole status as the controller; nothing is sent when the
         // controller already wrote exactly this status.
-        let (_, op) = ctx.apply_status(&webapps, &app.name_any(), &status).await?;
-        if op.changed() {
-            info!(webapp = %app.name_any(), available, "updated the status");
+        match ctx.apply_status(&webapps, &app.name_any(), &status).await {
+            Ok((_, op)) if op.changed() => {
+                info!(webapp = %app.name_any(), available, "updated the status");
+            }
+            Ok(_) => {}
+            // Deleted since the cache last saw it: there is nothing left to report on.
+            Err(e) if is_not_found(&e) => return Ok(Action::await_change()),
+            Err(e) => return Err(e.into()),
         }
         // ANCHOR_END: status
         Ok(Action::await_change())
     }
 }
+
+// ANCHOR: not_found
+/// Whether a write failed because the object is gone.
+fn is_not_found(error: &WriteError) -> bool {
+    matches!(error.api_error(), Some(kube::Error::Api(status)) if status.code == 404)
+}
+// ANCHOR_END: not_found
 
 // ANCHOR: conditions
 /// The status of `app` when `available` of its replicas are: the `Available` condition

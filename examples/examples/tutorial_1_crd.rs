@@ -28,6 +28,9 @@ use windlass::testing::ApiServer;
 
 // ANCHOR: resource
 /// A small web application: an image served by some replicas behind a host name.
+// clippy's duplicated_attributes lint takes the two columns' `type = "string"` for one
+// attribute written twice; they belong to different columns.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[windlass(
     group = "tutorial.windlass.rs",
@@ -76,9 +79,9 @@ pub struct WebAppStatus {
 async fn install_crd(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let apply = PatchParams::apply("webapp-tutorial").force();
-    crds.patch(&WebApp::crd_name(), &apply, &Patch::Apply(WebApp::crd()))
+    crds.patch(WebApp::crd_name(), &apply, &Patch::Apply(WebApp::crd()))
         .await?;
-    let established = await_condition(crds, &WebApp::crd_name(), conditions::is_crd_established());
+    let established = await_condition(crds, WebApp::crd_name(), conditions::is_crd_established());
     tokio::time::timeout(Duration::from_secs(30), established).await??;
     info!(crd = %WebApp::crd_name(), "the CRD is installed");
     Ok(())

@@ -52,7 +52,7 @@ impl Operator {
             .expect("the CRD is valid");
         within(await_condition(
             crds,
-            &WebApp::crd_name(),
+            WebApp::crd_name(),
             conditions::is_crd_established(),
         ))
         .await

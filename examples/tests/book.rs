@@ -269,3 +269,39 @@ fn every_chapter_is_in_the_summary_and_every_tutorial_chapter_ends_with_a_checkp
         }
     }
 }
+
+#[test]
+fn every_example_the_book_and_readmes_run_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut texts: Vec<(String, String)> = chapters()
+        .into_iter()
+        .map(|(path, text)| (name(&path), text))
+        .collect();
+    for readme in ["README.md", "examples/README.md"] {
+        let text = std::fs::read_to_string(root.join(readme)).expect("the README exists");
+        texts.push((readme.to_string(), text));
+    }
+    let mut problems = Vec::new();
+    let mut count = 0;
+    for (file, text) in texts {
+        for (at, _) in text.match_indices("--example ") {
+            let rest = &text[at + "--example ".len()..];
+            let example: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if example.is_empty() {
+                continue;
+            }
+            count += 1;
+            let source = root.join("examples/examples").join(format!("{example}.rs"));
+            if !source.is_file() {
+                problems.push(format!(
+                    "{file}: cargo run --example {example}: no such example"
+                ));
+            }
+        }
+    }
+    assert!(count > 20, "found the commands ({count})");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -22,6 +22,28 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("deploy", "kind: ClusterRole"),
     ("observability", "controller_runtime_reconcile_total"),
     ("leader_election", "the lease is released"),
+    ("configmap_sync", "its copies went with it"),
+    ("watches", "batch, which does not use it, was left alone"),
+    ("tutorial_1_crd", "the API server refused it"),
+    (
+        "tutorial_2_reconciler",
+        "the Deployment outlived its WebApp",
+    ),
+    (
+        "tutorial_3_owning",
+        "its Deployment and Service were garbage collected with it",
+    ),
+    ("tutorial_4_status", "WebApp hello is available"),
+    (
+        "tutorial_5_finalizer",
+        "WebApp hello is gone, and so is its DNS record",
+    ),
+    ("tutorial_6_events", "HostRefused"),
+    ("tutorial_7_replicas", "took over"),
+    (
+        "tutorial_8_production",
+        r#"controller_runtime_reconcile_total{controller="webapp",result="success"}"#,
+    ),
 ];
 
 fn example_path(name: &str) -> PathBuf {
@@ -37,7 +59,7 @@ fn example_path(name: &str) -> PathBuf {
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
-fn run(name: &str) -> (bool, String) {
+fn run(name: &str, args: &[&str]) -> (bool, String) {
     let path = example_path(name);
     assert!(
         path.is_file(),
@@ -45,6 +67,7 @@ fn run(name: &str) -> (bool, String) {
         path.display()
     );
     let child = Command::new(&path)
+        .args(args)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -78,11 +101,31 @@ fn run(name: &str) -> (bool, String) {
 #[test]
 fn every_example_runs_to_completion_and_shows_what_it_promises() {
     for (name, expected) in EXAMPLES {
-        let (ok, output) = run(name);
+        let (ok, output) = run(name, &[]);
         assert!(ok, "example {name} failed:\n{output}");
         assert!(
             output.contains(expected),
             "example {name} did not print {expected:?}:\n{output}"
+        );
+    }
+}
+
+#[test]
+fn the_tutorial_operator_prints_its_install() {
+    let (ok, output) = run("tutorial_8_production", &["--manifests"]);
+    assert!(ok, "tutorial_8_production --manifests failed:\n{output}");
+    for kind in [
+        "kind: Namespace",
+        "kind: CustomResourceDefinition",
+        "kind: ServiceAccount",
+        "kind: ClusterRole",
+        "kind: Deployment",
+        "name: webapps.tutorial.windlass.rs",
+        "- leases",
+    ] {
+        assert!(
+            output.contains(kind),
+            "the install has no {kind:?}:\n{output}"
         );
     }
 }

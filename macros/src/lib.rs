@@ -81,7 +81,7 @@ use syn::{DeriveInput, parse_macro_input};
 /// | `plural = "..."`, `singular = "..."` | resource names; default: the lowercase kind, pluralized by English's regular rules |
 /// | `shortname = "..."` | a short name for `kubectl get` (repeatable) |
 /// | `category = "..."` | a category such as `all` (repeatable) |
-/// | `printcolumn(name, type, json_path, description, priority, format)` | a `kubectl get` column; `type` is `integer`, `number`, `string`, `boolean` or `date` (repeatable) |
+/// | `printcolumn(name, type, json_path, description, priority, format)` | a `kubectl get` column; `type` is `integer`, `number`, `string`, `boolean` or `date`; `json_path` may index and filter lists, as in `.status.conditions[?(@.type=="Ready")].status` (repeatable) |
 /// | `scale(spec_replicas_path, status_replicas_path, label_selector_path)` | the `/scale` subresource (needs `status`) |
 /// | `selectable = ".spec.field"` | a field usable in field selectors (repeatable) |
 /// | `validation = "rule"` or `validation(rule = "...", message = "...")` | a CEL rule on the whole object, `self` being the object (repeatable) |

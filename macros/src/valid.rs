@@ -325,6 +325,32 @@ fn json_path(cx: &mut Ctxt, lit: &LitStr, what: &str, under: Option<&str>) {
     }
 }
 
+/// A printer column's JSON path. The API server only requires a leading dot there (unlike
+/// scale and selectable paths), and kubectl evaluates array indexes and filters such as
+/// `.status.conditions[?(@.type=="Ready")].status`, so those are allowed; brackets must pair.
+fn column_json_path(cx: &mut Ctxt, lit: &LitStr) {
+    let p = lit.value();
+    let mut depth = 0i32;
+    for c in p.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            _ => {}
+        }
+        if depth < 0 {
+            break;
+        }
+    }
+    if !p.starts_with('.') || p.len() < 2 || depth != 0 {
+        cx.error_spanned_by(
+            lit,
+            format!(
+                "json_path `{p}` is not a JSON path the API server accepts; write it like `.spec.replicas` or `.status.conditions[?(@.type==\"Ready\")].status`"
+            ),
+        );
+    }
+}
+
 fn printcolumn(cx: &mut Ctxt, col: &PrintColumn) {
     for (lit, what, example) in [
         (&col.name, "name", "\"Replicas\""),
@@ -361,7 +387,7 @@ fn printcolumn(cx: &mut Ctxt, col: &PrintColumn) {
         }
     }
     if let Some(p) = &col.json_path {
-        json_path(cx, p, "json_path", None);
+        column_json_path(cx, p);
     }
     if let Some(p) = &col.priority
         && p.base10_parse::<i32>().map_or(true, |n| n < 0)

@@ -195,6 +195,14 @@ where
             {
                 CleanupStatus::Done => match remove(ctx, &obj, &name).await {
                     Ok(()) => Ok(Action::await_change()),
+                    // The object is gone already: someone else removed the last finalizer, or
+                    // this cleanup ran again on a cached copy of an object the API server had
+                    // deleted meanwhile (a child's deletion can bring the owner back). Nothing
+                    // is left to release.
+                    Err(kube::Error::Api(s)) if s.code == 404 => {
+                        tracing::debug!(finalizer = %name, "the object is gone already");
+                        Ok(Action::await_change())
+                    }
                     Err(e) if changed_meanwhile(&e) => {
                         tracing::debug!(finalizer = %name, "the finalizers changed meanwhile; retrying");
                         Ok(Action::requeue_with_backoff())

@@ -265,7 +265,15 @@ impl Store {
     pub(crate) fn resource(&mut self, gr: &GroupResource) -> &mut ResourceStore {
         if self.resources.get(gr).is_none_or(|rs| rs.closed) {
             self.incarnations += 1;
-            let fresh = ResourceStore::new(self.revision, self.incarnations);
+            // A resource written for the first time has lost no history: a watch from any
+            // earlier revision (an empty list made before the write, say) must see the write.
+            // Only a new incarnation (a CRD deleted and created again) forgets the old one's.
+            let compacted = if self.resources.contains_key(gr) {
+                self.revision
+            } else {
+                0
+            };
+            let fresh = ResourceStore::new(compacted, self.incarnations);
             if let Some(old) = self.resources.insert(gr.clone(), fresh) {
                 // Watches still draining the old incarnation end now.
                 old.changed.send_replace(u64::MAX);
@@ -470,6 +478,25 @@ mod tests {
         s.iter()
             .map(|(k, o)| format!("{}={}", k.1, o.value["data"]["v"].as_str().unwrap()))
             .collect()
+    }
+
+    #[test]
+    fn a_watch_from_before_a_resources_first_write_sees_that_write() {
+        let mut s = Store::new(100);
+        let other = GroupResource {
+            group: "apps".into(),
+            resource: "deployments".into(),
+        };
+        s.put(&other, key("d"), json!({"metadata": {"name": "d"}}));
+        // An empty list of configmaps reports the current revision; a watch resumes from it.
+        let listed = s.revision();
+        let written = s.put(&gr(), key("a"), cm("a", "1")).event.rv;
+        let events = s
+            .resource_ref(&gr())
+            .unwrap()
+            .events_after(listed)
+            .expect("nothing was compacted");
+        assert_eq!(events.iter().map(|e| e.rv).collect::<Vec<_>>(), [written]);
     }
 
     #[test]

@@ -92,6 +92,10 @@ fn prune_at(
                 let child_path = join(path, &k);
                 match node.property(&k) {
                     Some(child) => {
+                        // An object's metadata is ObjectMeta, which the apiserver decodes as
+                        // its Go type, not through the CRD's schema: members typed as raw JSON
+                        // there (a managed field's `fieldsV1`) hold anything.
+                        let lenient = lenient || (k == "metadata" && node.declares("metadata"));
                         if let Some(v) = map.get_mut(&k) {
                             prune_at(v, child, &child_path, lenient, removed);
                         }
@@ -762,6 +766,18 @@ mod tests {
         let removed = prune(&mut v, s.root());
         assert_eq!(removed, ["metadata.bogus", "other", "spec.extra"]);
         assert_eq!(v["spec"]["free"], json!({"anything": 1}));
+    }
+
+    #[test]
+    fn managed_fields_of_a_custom_resource_are_kept_whole() {
+        let s = schema();
+        let entry = json!({"manager": "kubectl", "operation": "Update", "apiVersion": "x/v1",
+            "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:size": {}}}});
+        let mut v = json!({"apiVersion": "x/v1", "kind": "W",
+            "metadata": {"name": "a", "managedFields": [entry.clone()]}, "spec": {"size": 1}});
+        let removed = prune(&mut v, s.root());
+        assert_eq!(removed, Vec::<String>::new());
+        assert_eq!(v["metadata"]["managedFields"][0], entry);
     }
 
     #[test]

@@ -199,9 +199,6 @@ async fn applying_a_status_already_owned_sends_no_apply() {
 }
 
 #[tokio::test]
-#[ignore = "windlass::testing drops metadata.managedFields when a custom resource's status \
-            subresource is server-side applied (built-in kinds keep them), so the owned status \
-            cannot be recognised; reported to the fidelity branch"]
 async fn applying_a_custom_resource_status_already_owned_sends_no_apply() {
     let (server, pets) = pet_server().await;
     pets.create(&Default::default(), &pet("rex", "kibble", 2))

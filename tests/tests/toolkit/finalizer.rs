@@ -246,6 +246,65 @@ async fn a_cleanup_that_is_not_done_keeps_the_finalizer_and_runs_again_when_aske
 }
 
 #[tokio::test]
+async fn an_object_gone_before_its_finalizer_is_removed_is_not_an_error() {
+    let server = ApiServer::new();
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    cms.create(&PostParams::default(), &configmap("db", &[]))
+        .await
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let reconciler = Backups {
+        gate: Some(gate.clone()),
+        ..Backups::new(tx)
+    };
+    // One worker, so the next object's reconcile starts only once this one's outcome is in.
+    let manager = manager(server.client()).add(
+        Controller::new(reconciler)
+            .with_cleanup()
+            .max_concurrent_reconciles(1),
+    );
+    let metrics = manager
+        .metrics()
+        .cloned()
+        .expect("metrics are on by default");
+    let running = Running::start(manager);
+    next(&mut rx).await;
+    let uid = cms.get("db").await.unwrap().uid().unwrap();
+    cms.delete("db", &DeleteParams::default()).await.unwrap();
+    next_cleanup(&mut rx).await;
+
+    // While cleanup runs, someone else releases the object, and the API server deletes it.
+    cms.patch(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    until_deleted(&cms, "db", &uid).await;
+    gate.add_permits(1);
+    cms.create(&PostParams::default(), &configmap("marker", &[]))
+        .await
+        .unwrap();
+    loop {
+        if let Seen::Reconcile { .. } = next(&mut rx).await {
+            break;
+        }
+    }
+    let errors = metrics
+        .encode()
+        .lines()
+        .find(|l| l.starts_with("controller_runtime_reconcile_errors_total{"))
+        .map(str::to_string);
+    assert_eq!(
+        errors.as_deref(),
+        Some(r#"controller_runtime_reconcile_errors_total{controller="configmap"} 0"#)
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn other_finalizers_are_kept_when_the_controller_adds_and_removes_its_own() {
     let server = ApiServer::new();
     let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");

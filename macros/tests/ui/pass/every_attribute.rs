@@ -23,6 +23,13 @@ struct GizmoStatus {
     priority = 0,
     format = "int32"
 ))]
+#[windlass(printcolumn(name = "Mode", type = "string", json_path = ".spec.mode"))]
+#[windlass(printcolumn(
+    name = "Ready",
+    type = "string",
+    json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+    priority = 1
+))]
 #[windlass(scale(
     spec_replicas_path = ".spec.replicas",
     status_replicas_path = ".status.replicas",

@@ -160,7 +160,6 @@ impl ControllerMetrics {
             .max_concurrent
             .with_label_values(&[name])
             .set(i64::try_from(max_concurrent).unwrap_or(i64::MAX));
-        metrics.active.set(0);
         metrics
     }
 

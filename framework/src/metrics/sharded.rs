@@ -10,17 +10,18 @@
 //! scrape, which is rare, pays for adding the shards up. The exposition is the same:
 //! [`ShardedVec`] is a [`Collector`] producing the families the `prometheus` types would.
 
-use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
 
-/// How many shards a series has. More threads than this share shards (still correct: the
-/// updates are atomic); fewer leave some unused.
-const SHARDS: usize = 16;
+/// How many shards are owned by one thread each. Threads beyond these share one more shard.
+const OWNED: usize = 16;
+
+/// Shards per series: the owned ones and the shared one.
+const SHARDS: usize = OWNED + 1;
 
 /// Words of one cache-line-sized chunk (128 bytes: two lines, since adjacent-line prefetch
 /// makes neighbouring lines contend too).
@@ -30,19 +31,80 @@ const CHUNK: usize = 16;
 #[derive(Default)]
 struct Chunk<T>([T; CHUNK]);
 
-/// The shard of the current thread.
-fn shard() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: Cell<Option<usize>> = const { Cell::new(None) };
+/// Which owned shards are taken, one bit each.
+static TAKEN: AtomicU32 = AtomicU32::new(0);
+
+/// The shard a thread records into, and whether the thread owns it.
+#[derive(Clone, Copy)]
+struct Slot {
+    index: usize,
+    owned: bool,
+}
+
+const SHARED: Slot = Slot {
+    index: OWNED,
+    owned: false,
+};
+
+/// A thread's claim on an owned shard, given back when the thread exits.
+struct Claim(Slot);
+
+impl Claim {
+    fn new() -> Self {
+        let mut taken = TAKEN.load(Ordering::Relaxed);
+        loop {
+            let free = (!taken).trailing_zeros() as usize;
+            if free >= OWNED {
+                return Claim(SHARED);
+            }
+            // Acquire: what the shard's previous owner stored happens before what we store.
+            match TAKEN.compare_exchange_weak(
+                taken,
+                taken | (1 << free),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Claim(Slot {
+                        index: free,
+                        owned: true,
+                    });
+                }
+                Err(now) => taken = now,
+            }
+        }
     }
-    SHARD.with(|s| {
-        s.get().unwrap_or_else(|| {
-            let n = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-            s.set(Some(n));
-            n
-        })
-    })
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if self.0.owned {
+            TAKEN.fetch_and(!(1 << self.0.index), Ordering::Release);
+        }
+    }
+}
+
+/// The current thread's shard. The first call claims a free owned shard if there is one;
+/// after the thread's locals are destroyed it records into the shared shard.
+fn slot() -> Slot {
+    thread_local! {
+        static CLAIM: Claim = Claim::new();
+    }
+    CLAIM.try_with(|c| c.0).unwrap_or(SHARED)
+}
+
+/// Adds to a word of a shard. Only the owner of an owned shard writes to it, so a plain load
+/// and store (no locked instruction) cannot lose an update; the shared shard needs an atomic
+/// add.
+fn add_u64(word: &AtomicU64, delta: u64, slot: Slot) {
+    if slot.owned {
+        word.store(
+            word.load(Ordering::Relaxed).wrapping_add(delta),
+            Ordering::Relaxed,
+        );
+    } else {
+        word.fetch_add(delta, Ordering::Relaxed);
+    }
 }
 
 /// A series kind that [`ShardedVec`] can hold.
@@ -67,7 +129,8 @@ impl Counter {
 
     /// Adds one.
     pub(crate) fn inc(&self) {
-        self.shards[shard()].0[0].fetch_add(1, Ordering::Relaxed);
+        let slot = slot();
+        add_u64(&self.shards[slot.index].0[0], 1, slot);
     }
 
     /// The total over every shard.
@@ -103,7 +166,16 @@ impl Gauge {
 
     /// Adds `delta`.
     pub(crate) fn add(&self, delta: i64) {
-        self.shards[shard()].0[0].fetch_add(delta, Ordering::Relaxed);
+        let slot = slot();
+        let word = &self.shards[slot.index].0[0];
+        if slot.owned {
+            word.store(
+                word.load(Ordering::Relaxed).wrapping_add(delta),
+                Ordering::Relaxed,
+            );
+        } else {
+            word.fetch_add(delta, Ordering::Relaxed);
+        }
     }
 
     /// Adds one.
@@ -114,13 +186,6 @@ impl Gauge {
     /// Subtracts one.
     pub(crate) fn dec(&self) {
         self.add(-1);
-    }
-
-    /// Sets the value, for when nothing else is updating the gauge (a series being reset).
-    pub(crate) fn set(&self, value: i64) {
-        for (i, c) in self.shards.iter().enumerate() {
-            c.0[0].store(if i == 0 { value } else { 0 }, Ordering::Relaxed);
-        }
     }
 
     /// The value: the sum of the shards.
@@ -173,11 +238,17 @@ impl Histogram {
     pub(crate) fn observe(&self, value: f64) {
         // Prometheus buckets are "less than or equal": the first bound not below the value.
         let bucket = self.bounds.partition_point(|b| *b < value);
-        let shard = shard();
-        self.word(shard, bucket).fetch_add(1, Ordering::Relaxed);
-        let sum = self.word(shard, self.bounds.len() + 1);
-        // Other threads rarely share this shard, so this almost never loops.
+        let slot = slot();
+        add_u64(self.word(slot.index, bucket), 1, slot);
+        let sum = self.word(slot.index, self.bounds.len() + 1);
         let mut current = sum.load(Ordering::Relaxed);
+        if slot.owned {
+            sum.store(
+                (f64::from_bits(current) + value).to_bits(),
+                Ordering::Relaxed,
+            );
+            return;
+        }
         loop {
             let next = (f64::from_bits(current) + value).to_bits();
             match sum.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
@@ -442,16 +513,5 @@ mod tests {
         // i % 3 over 0..1000: 334 zeros, 333 ones, 333 twos per thread.
         assert_eq!(counts, vec![(n / 1000) * 667, (n / 1000) * 333, 0]);
         assert_eq!(sum, (n / 1000) as f64 * (333.0 + 666.0));
-    }
-
-    #[test]
-    fn setting_a_gauge_replaces_what_every_shard_holds() {
-        let gauge = Gauge::new();
-        gauge.inc();
-        let other = std::thread::scope(|s| s.spawn(|| gauge.add(4)).join());
-        other.unwrap();
-        assert_eq!(gauge.get(), 5);
-        gauge.set(0);
-        assert_eq!(gauge.get(), 0);
     }
 }

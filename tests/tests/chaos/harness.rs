@@ -22,14 +22,14 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
 };
-use kube::runtime::{conditions, wait::await_condition};
+use kube::runtime::{conditions, wait::await_condition, watcher};
 use kube::{CustomResourceExt, ResourceExt};
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use windlass::condition::is_status_condition_true;
 use windlass::controller::Controller;
-use windlass::informer::Cache;
+use windlass::informer::{Cache, InformerConfig};
 use windlass::leader::{LeaderElectionConfig, LeaderElectionError, LeadershipHandle};
 use windlass::manager::{Config, Manager, ManagerError, ShutdownHandle};
 use windlass::metrics::Metrics;
@@ -84,6 +84,8 @@ pub(crate) struct Settings {
     pub(crate) workers: usize,
     /// Sites the workload never deletes (so faults aimed at them take effect).
     pub(crate) protected: BTreeSet<String>,
+    /// Lists of the informers are paged by this many objects (kube's default: 500).
+    pub(crate) page_size: Option<u32>,
 }
 
 impl Settings {
@@ -95,7 +97,14 @@ impl Settings {
             permissive: false,
             workers: 2,
             protected: BTreeSet::new(),
+            page_size: None,
         }
+    }
+
+    #[must_use]
+    pub(crate) fn page_size(mut self, n: u32) -> Self {
+        self.page_size = Some(n);
+        self
     }
 
     #[must_use]
@@ -140,6 +149,8 @@ pub(crate) struct Report {
     pub(crate) max_tasks: u64,
     pub(crate) checks: u64,
     pub(crate) rounds: u64,
+    /// Why reconciles failed, by message (with object names blanked), most frequent first.
+    pub(crate) failures: BTreeMap<String, u64>,
 }
 
 impl Report {
@@ -172,6 +183,9 @@ impl Report {
         self.max_tasks = self.max_tasks.max(other.max_tasks);
         self.checks += other.checks;
         self.rounds += other.rounds;
+        for (k, v) in &other.failures {
+            *self.failures.entry(k.clone()).or_default() += v;
+        }
     }
 }
 
@@ -211,6 +225,11 @@ impl fmt::Display for Report {
             "bounds:              queue <= {}, cached objects <= {}, tasks <= {}",
             self.max_queue, self.max_cached, self.max_tasks
         )?;
+        let mut failures: Vec<_> = self.failures.iter().collect();
+        failures.sort_by(|a, b| b.1.cmp(a.1));
+        for (why, n) in failures.iter().take(6) {
+            writeln!(f, "  {n:>5} x {why}")?;
+        }
         write!(
             f,
             "invariant checks:    {} passed, 0 violated; nothing lost",
@@ -403,9 +422,14 @@ impl Chaos {
             external: self.external.clone(),
             leadership: leadership.clone(),
         };
+        let mut informer = InformerConfig::default();
+        if let Some(n) = self.settings.page_size {
+            informer = informer.watcher(watcher::Config::default().page_size(n));
+        }
         let controller = Controller::new(reconciler)
-            .owns::<Deployment>()
-            .owns::<Service>()
+            .informer(informer.clone())
+            .owns_with::<Deployment>(informer.clone())
+            .owns_with::<Service>(informer)
             .max_concurrent_reconciles(self.settings.workers)
             .reconcile_timeout(RECONCILE_TIMEOUT)
             .with_cleanup();
@@ -1090,6 +1114,21 @@ impl Chaos {
             .iter()
             .filter(|e| e.outcome == Outcome::Abandoned)
             .count() as u64;
+        for prefix in [
+            "reconcile failed",
+            "conflict: the object changed",
+            "reconcile panicked",
+            "reconcile timed out",
+        ] {
+            for (line, n) in self.logs.lines(prefix) {
+                let mut line = line;
+                for name in self.names() {
+                    line = line.replace(&format!("\"{name}\""), "\"<site>\"");
+                    line = line.replace(&name, "<site>");
+                }
+                *self.report.failures.entry(line).or_default() += n;
+            }
+        }
         self.report.cleanups = entries.iter().filter(|e| e.phase == Phase::Cleanup).count() as u64;
         for cache in &self.caches {
             for (_, s) in cache.stats() {
@@ -1134,6 +1173,19 @@ impl Chaos {
     /// Whether `name` is replica `i`'s name.
     pub(crate) fn is_replica(&self, i: usize, name: &str) -> bool {
         self.replicas[i].name == name
+    }
+
+    /// Lists that continued a paged list and were answered 410 Expired.
+    pub(crate) fn expired_continues(&self) -> usize {
+        self.server
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.verb == Some(windlass::testing::Verb::List)
+                    && r.query.contains("continue=")
+                    && r.status == 410
+            })
+            .count()
     }
 
     /// The journal entries so far.

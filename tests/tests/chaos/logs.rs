@@ -20,21 +20,30 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 #[derive(Clone, Default)]
 pub(crate) struct Logs(Arc<Mutex<BTreeMap<String, u64>>>);
 
-struct Message(String);
+/// An event's message, then ` | ` and its `error` field if it has one.
+#[derive(Default)]
+struct Message(String, String);
 
 impl Visit for Message {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
+        match field.name() {
+            "message" => self.0 = format!("{value:?}"),
+            "error" => self.1 = format!("{value:?}"),
+            _ => {}
         }
     }
 }
 
 impl<S: Subscriber> Layer<S> for Logs {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        let mut message = Message(String::new());
-        event.record(&mut message);
-        *self.0.lock().entry(message.0).or_default() += 1;
+        let mut m = Message::default();
+        event.record(&mut m);
+        let line = if m.1.is_empty() {
+            m.0
+        } else {
+            format!("{} | {}", m.0, m.1)
+        };
+        *self.0.lock().entry(line).or_default() += 1;
     }
 }
 
@@ -46,6 +55,16 @@ impl Logs {
         let subscriber = tracing_subscriber::registry().with(logs.clone().with_filter(filter));
         let guard = tracing::subscriber::set_default(subscriber);
         (logs, guard)
+    }
+
+    /// The lines that started with `prefix`, with their counts.
+    pub(crate) fn lines(&self, prefix: &str) -> Vec<(String, u64)> {
+        self.0
+            .lock()
+            .iter()
+            .filter(|(m, _)| m.starts_with(prefix))
+            .map(|(m, n)| (m.clone(), *n))
+            .collect()
     }
 
     /// How many lines started with `prefix`.

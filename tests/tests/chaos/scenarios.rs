@@ -60,6 +60,21 @@ async fn expired_watches_and_lists_lose_nothing() {
     assert!(report.relists > 0, "the informers relisted after 410s");
 }
 
+/// Paged relists (two objects a page, every request slowed down) while history is compacted
+/// again and again: continue tokens expire mid-list, and the informers start their lists over.
+#[tokio::test(start_paused = true)]
+async fn continue_tokens_expired_mid_list_lose_nothing() {
+    let mut schedule = vec![at(0.0, Fault::Latency(Some(Duration::from_millis(40))))];
+    for i in 0..40 {
+        schedule.push(at(2.0 + 0.55 * i as f64, Fault::CompactHistory));
+    }
+    let (_, chaos) = scenario(Settings::new(seed(15)).page_size(2), &schedule).await;
+    let expired = chaos.expired_continues();
+    let report = chaos.finish().await;
+    assert!(expired > 0, "a continue token expired mid-list: {report}");
+    println!("{expired} continued lists answered 410 Expired");
+}
+
 #[tokio::test(start_paused = true)]
 async fn conflicts_on_a_third_of_writes_lose_nothing() {
     let conflicts = Fault::Conflicts {

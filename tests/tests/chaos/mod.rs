@@ -21,5 +21,6 @@
 mod harness;
 mod logs;
 mod operator;
+mod regressions;
 mod scenarios;
 mod schedule;

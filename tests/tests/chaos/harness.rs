@@ -737,21 +737,31 @@ impl Chaos {
     /// offset from now.
     pub(crate) async fn run(&mut self, schedule: &[(Duration, Fault)], duration: Duration) {
         let start = Instant::now();
+        let end = start + duration;
         let mut next = 0;
-        for _ in 0..100_000 {
-            if Instant::now() >= start + duration {
+        let mut next_op = start;
+        for _ in 0..1_000_000 {
+            let now = Instant::now();
+            if now >= end {
                 break;
             }
-            while next < schedule.len() && start + schedule[next].0 <= Instant::now() {
+            // Faults land at their own instants, not only between workload operations.
+            while next < schedule.len() && start + schedule[next].0 <= now {
                 let fault = schedule[next].1.clone();
                 self.inject(fault).await;
                 next += 1;
             }
-            self.op().await;
-            self.supervise().await;
-            self.sample();
-            let pause = Duration::from_millis(self.rng.u64(100..500));
-            tokio::time::sleep(pause).await;
+            if now >= next_op {
+                self.op().await;
+                self.supervise().await;
+                self.sample();
+                next_op = Instant::now() + Duration::from_millis(self.rng.u64(100..500));
+            }
+            let mut wake = next_op.min(end);
+            if let Some((at, _)) = schedule.get(next) {
+                wake = wake.min(start + *at);
+            }
+            tokio::time::sleep_until(wake).await;
         }
     }
 
@@ -1047,10 +1057,12 @@ impl Chaos {
             panics,
             "seed {seed}: every caught panic is logged"
         );
-        let hangs = self.behaviour.hangs.load(Ordering::SeqCst);
-        assert!(
-            timeouts <= hangs,
-            "seed {seed}: {timeouts} timeouts for {hangs} hung reconciles"
+        // Not only hung reconciles time out: a slow enough API server makes a reconcile's
+        // round trips outlast the timeout too.
+        assert_eq!(
+            self.logs.count("reconcile timed out"),
+            timeouts,
+            "seed {seed}: every timeout is logged"
         );
         assert_eq!(
             self.logs.count("stopped leading"),

@@ -64,9 +64,14 @@ async fn expired_watches_and_lists_lose_nothing() {
 /// again and again: continue tokens expire mid-list, and the informers start their lists over.
 #[tokio::test(start_paused = true)]
 async fn continue_tokens_expired_mid_list_lose_nothing() {
-    let mut schedule = vec![at(0.0, Fault::Latency(Some(Duration::from_millis(40))))];
+    // A relist of three pages takes three round trips; history is compacted more often than
+    // that for a while, so some compaction lands between two pages.
+    let mut schedule = vec![at(0.0, Fault::Latency(Some(Duration::from_millis(100))))];
     for i in 0..40 {
-        schedule.push(at(2.0 + 0.55 * i as f64, Fault::CompactHistory));
+        schedule.push(at(2.0 + 0.13 * i as f64, Fault::CompactHistory));
+    }
+    for i in 0..10 {
+        schedule.push(at(12.0 + 1.1 * i as f64, Fault::CompactHistory));
     }
     let (_, chaos) = scenario(Settings::new(seed(15)).page_size(2), &schedule).await;
     let expired = chaos.expired_continues();

@@ -13,14 +13,17 @@
 //! 5. clear errors: no replica crashes or fails for any reason but a lost lease, every
 //!    failed reconcile is counted and logged exactly once, every panic is caught.
 //!
-//! `harness.rs` runs the cluster and checks the invariants, `operator.rs` is the operator
-//! under test, `schedule.rs` the faults, and `scenarios.rs` one test per scenario plus the
-//! soak mode (`WINDLASS_CHAOS_SOAK=<seconds>`). A failure prints its seed; replay it with
+//! `harness.rs` runs the cluster and the workload, `invariants.rs` checks them, `operator.rs`
+//! is the operator under test, `schedule.rs` the faults, `report.rs` the numbers, and
+//! `scenarios.rs` one test per scenario plus the soak mode (`WINDLASS_CHAOS_SOAK=<seconds>`);
+//! `regressions.rs` pins down the bugs the scenarios found. A failure prints its seed; replay it with
 //! `WINDLASS_CHAOS_SEED=<seed>`.
 
 mod harness;
+mod invariants;
 mod logs;
 mod operator;
 mod regressions;
+mod report;
 mod scenarios;
 mod schedule;

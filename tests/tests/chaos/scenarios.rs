@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::harness::{Chaos, GRACE, LEASE_DURATION, Report, Settings, seed};
+use super::harness::{Chaos, GRACE, LEASE_DURATION, Settings, seed};
 use super::operator::Outcome;
+use super::report::Report;
 use super::schedule::{Fault, random};
 
 /// How long each scenario's workload runs under faults (simulated time).

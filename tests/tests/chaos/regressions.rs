@@ -185,3 +185,65 @@ async fn chaos_a_site_recreated_under_the_same_name_keeps_its_finalizer_through_
     assert!(now.finalizers().iter().any(|f| f == FINALIZER));
     running.stop().await.unwrap();
 }
+
+/// Found by the soak schedule (seed 1003: the leader shut down while the API server was
+/// unreachable): the lease was lost during the graceful drain, in-flight reconciles were
+/// abandoned, and yet `Manager::run` returned `Ok(())`, because failures of runnables while
+/// draining were dropped. It now returns the lost lease.
+#[tokio::test(start_paused = true)]
+async fn chaos_a_leader_shut_down_while_cut_off_from_the_api_reports_the_lost_lease() {
+    use windlass::controller::reconciler_fn;
+    use windlass::leader::{LeaderElectionConfig, LeaderElectionError};
+    use windlass::manager::ManagerError;
+
+    let server = ApiServer::new();
+    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    api.create(&PostParams::default(), &configmap("slow", "1"))
+        .await
+        .unwrap();
+    let (started, mut reconciling) = mpsc::unbounded_channel();
+    let controller = Controller::new(reconciler_fn(
+        move |_cm: Arc<ConfigMap>, _ctx: Context<ConfigMap>| {
+            let started = started.clone();
+            async move {
+                let _ = started.send(());
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                Ok::<_, kube::Error>(Action::await_change())
+            }
+        },
+    ));
+    let replica = server.client_named("replica");
+    let election = LeaderElectionConfig::new("slow-operator")
+        .namespace("default")
+        .lease_duration(Duration::from_secs(3))
+        .renew_deadline(Duration::from_secs(2))
+        .retry_period(Duration::from_millis(500));
+    let config = Config::default()
+        .handle_signals(false)
+        .graceful_shutdown_timeout(Duration::from_secs(30))
+        .leader_election(election);
+    let manager = Manager::with_config(replica.client(), config).add(controller);
+    let running = Running::start(manager);
+    tokio::time::timeout(WAIT, reconciling.recv())
+        .await
+        .expect("a reconcile starts")
+        .unwrap();
+
+    // SIGTERM while the API server is unreachable: the drain waits for the reconcile, the
+    // lease cannot be renewed, and at the renew deadline the reconcile is abandoned.
+    replica.faults().disconnect();
+    running.shutdown.shutdown();
+    let result = tokio::time::timeout(WAIT, running.task)
+        .await
+        .expect("the manager stops")
+        .expect("the manager does not panic");
+    assert!(
+        matches!(
+            result,
+            Err(ManagerError::LeaderElection(
+                LeaderElectionError::RenewDeadlineExceeded { .. }
+            ))
+        ),
+        "{result:?}"
+    );
+}

@@ -269,7 +269,7 @@ impl Chaos {
             .expect("the CRD is accepted");
         tokio::time::timeout(
             WAIT,
-            await_condition(crds, &Site::crd_name(), conditions::is_crd_established()),
+            await_condition(crds, Site::crd_name(), conditions::is_crd_established()),
         )
         .await
         .expect("the CRD is established in time")
@@ -568,7 +568,7 @@ impl Chaos {
     /// Deletes the CRD (the API server deletes every site first, through their finalizers).
     pub(crate) async fn delete_crd(&mut self) {
         let crds: Api<CustomResourceDefinition> = Api::all(self.user.clone());
-        crds.delete(&Site::crd_name(), &DeleteParams::default())
+        crds.delete(Site::crd_name(), &DeleteParams::default())
             .await
             .expect("the CRD can be deleted");
         self.crd_present = false;
@@ -584,7 +584,7 @@ impl Chaos {
         let name = Site::crd_name();
         let deadline = Instant::now() + CONVERGE;
         while crds
-            .get_opt(&name)
+            .get_opt(name)
             .await
             .expect("reading CRDs works")
             .is_some()

@@ -201,6 +201,15 @@ impl Chaos {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let entries = self.journal.all();
+        // A terminal error is not retried until the object changes, and nothing changed
+        // since the faults stopped.
+        for name in self.behaviour.terminal() {
+            self.report.checks += 1;
+            assert!(
+                !entries.iter().any(|x| x.key == name && x.start >= since),
+                "seed {seed}: site {name} failed terminally and was retried without a change"
+            );
+        }
         for (name, e) in &self.expected {
             if e.spec.is_none() || failing.contains(name) {
                 continue;

@@ -158,6 +158,7 @@ struct Misbehaving {
     panic: BTreeMap<String, usize>,
     hang: BTreeMap<String, usize>,
     fail_forever: BTreeSet<String>,
+    terminal: BTreeSet<String>,
     slow: Option<Duration>,
 }
 
@@ -165,6 +166,7 @@ enum Misbehave {
     Panic,
     Hang,
     Fail,
+    Terminal,
 }
 
 impl Behaviour {
@@ -183,9 +185,21 @@ impl Behaviour {
         self.state.lock().fail_forever.insert(name.into());
     }
 
-    /// The names that fail forever.
+    /// Every reconcile of `name` fails with a terminal error (not retried until it changes),
+    /// from now on.
+    pub(crate) fn fail_terminally(&self, name: &str) {
+        self.state.lock().terminal.insert(name.into());
+    }
+
+    /// The names that fail forever, terminally or not.
     pub(crate) fn failing(&self) -> BTreeSet<String> {
-        self.state.lock().fail_forever.clone()
+        let s = self.state.lock();
+        s.fail_forever.union(&s.terminal).cloned().collect()
+    }
+
+    /// The names that fail with a terminal error.
+    pub(crate) fn terminal(&self) -> BTreeSet<String> {
+        self.state.lock().terminal.clone()
     }
 
     /// Every reconcile takes this long (`None`: [`WORK`]).
@@ -215,6 +229,9 @@ impl Behaviour {
         }
         if take(&mut s.hang) {
             return Some(Misbehave::Hang);
+        }
+        if s.terminal.contains(name) {
+            return Some(Misbehave::Terminal);
         }
         s.fail_forever.contains(name).then_some(Misbehave::Fail)
     }
@@ -299,6 +316,10 @@ impl SiteReconciler {
             Some(Misbehave::Fail) => {
                 self.behaviour.failures.fetch_add(1, Ordering::SeqCst);
                 return Err(Error::Injected(name));
+            }
+            Some(Misbehave::Terminal) => {
+                self.behaviour.failures.fetch_add(1, Ordering::SeqCst);
+                return Err(TerminalError::new(format!("{name} cannot be served")).into());
             }
             None => {}
         }

@@ -175,8 +175,17 @@ async fn reconcilers_that_panic_hang_or_fail_forever_are_contained() {
         at(1.0, Fault::Panic(Some("site-0".into()), 3)),
         at(1.0, Fault::Hang(Some("site-1".into()), 2)),
         at(1.0, Fault::FailForever(Some("site-2".into()))),
+        at(1.0, Fault::Terminal(Some("site-3".into()))),
     ];
     let (report, chaos) = scenario(settings, &schedule).await;
+    // Site-3's failures are terminal: attempted when it changed, never retried after the
+    // workload stopped changing it (the harness checks that; here, that it was attempted).
+    let terminal = chaos
+        .entries()
+        .into_iter()
+        .filter(|e| e.key == "site-3" && matches!(e.outcome, Outcome::Failed(_)))
+        .count();
+    assert!(terminal > 0, "site-3 was attempted");
     assert_eq!(report.panics_caught, 3, "{report}");
     assert_eq!(report.timeouts, 2, "{report}");
     assert!(report.errors_reported >= 5, "{report}");

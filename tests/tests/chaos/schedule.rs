@@ -46,6 +46,8 @@ pub(crate) enum Fault {
     Hang(Option<String>, usize),
     /// Every reconcile of a site fails, forever.
     FailForever(Option<String>),
+    /// Every reconcile of a site fails with a terminal error.
+    Terminal(Option<String>),
     /// The user writes a spec that does not decode (needs a permissive CRD).
     Malformed(Option<String>),
     /// The leader is shut down gracefully (SIGTERM); it is restarted as a new pod.
@@ -75,6 +77,7 @@ impl Fault {
             Fault::Panic(..) => "reconcile panics",
             Fault::Hang(..) => "reconcile hangs",
             Fault::FailForever(_) => "reconcile fails forever",
+            Fault::Terminal(_) => "reconcile fails terminally",
             Fault::Malformed(_) => "malformed object",
             Fault::ShutdownLeader => "leader shut down",
             Fault::DeleteCrd => "CRD deleted",
@@ -142,6 +145,12 @@ impl Chaos {
                 };
                 self.behaviour.fail_forever(&name);
             }
+            Fault::Terminal(name) => {
+                let Some(name) = name.clone().or_else(|| self.random_live()) else {
+                    return;
+                };
+                self.behaviour.fail_terminally(&name);
+            }
             Fault::Malformed(name) => {
                 let Some(name) = name.clone().or_else(|| self.random_live()) else {
                     return;
@@ -184,7 +193,7 @@ pub(crate) fn random(
     let ms = span.as_millis() as u64;
     for _ in 0..faults {
         let at = Duration::from_millis(rng.u64(..ms));
-        let fault = match rng.u8(..15) {
+        let fault = match rng.u8(..17) {
             0 => Fault::CloseWatchesAfter(rng.usize(1..6)),
             1 => Fault::CloseWatchesEvery(Duration::from_millis(rng.u64(200..3000))),
             2 => Fault::CloseWatchesNow,
@@ -208,7 +217,8 @@ pub(crate) fn random(
             11 => Fault::Panic(None, rng.usize(1..3)),
             12 => Fault::Hang(None, 1),
             13 if malformed => Fault::Malformed(None),
-            13 => Fault::FailForever(None),
+            14 => Fault::FailForever(None),
+            15 => Fault::Terminal(None),
             _ => Fault::ShutdownLeader,
         };
         if matches!(fault, Fault::DisconnectAll | Fault::DisconnectLeader) {

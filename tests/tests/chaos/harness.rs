@@ -501,6 +501,13 @@ impl Chaos {
         }
     }
 
+    /// With `WINDLASS_CHAOS_TRACE` set, prints what the workload did.
+    fn trace(&self, what: &str) {
+        if std::env::var_os("WINDLASS_CHAOS_TRACE").is_some() {
+            println!("{:>8.1?} user: {what}", self.elapsed());
+        }
+    }
+
     async fn update(&mut self, name: &str) {
         let spec = self.random_spec();
         let patch = json!({"spec": spec});
@@ -510,10 +517,12 @@ impl Chaos {
             .await
         {
             Ok(site) => {
+                let generation = site.metadata.generation.unwrap_or_default();
                 let e = self.expected.get_mut(name).expect("live");
                 e.spec = Some(spec);
-                e.generation = site.metadata.generation.unwrap_or_default();
+                e.generation = generation;
                 self.count_op("update");
+                self.trace(&format!("updated {name} to generation {generation}"));
             }
             Err(_) => self.count_op("refused"),
         }

@@ -54,6 +54,17 @@ impl Chaos {
                 return Some(format!("site {name} is at another generation"));
             }
             if failing.contains(name) {
+                // A site that fails forever never gets Ready: it has converged once its last
+                // change has been attempted.
+                let attempted = self.journal.all().iter().any(|x| {
+                    x.uid == e.uid && x.phase == Phase::Reconcile && x.generation == e.generation
+                });
+                if !attempted {
+                    return Some(format!(
+                        "failing site {name} was not attempted at generation {}",
+                        e.generation
+                    ));
+                }
                 continue;
             }
             let status = site.status.clone().unwrap_or_default();
@@ -169,13 +180,15 @@ impl Chaos {
             match &e.spec {
                 Some(_) if failing.contains(name) => assert!(
                     saw(Phase::Reconcile, false),
-                    "seed {seed}: the last change of {name} (generation {}) was never attempted",
-                    e.generation
+                    "seed {seed}: the last change of {name} (generation {}) was never attempted; its last attempts:\n{}",
+                    e.generation,
+                    last_of(&entries, &e.uid, self.began)
                 ),
                 Some(_) => assert!(
                     saw(Phase::Reconcile, true),
-                    "seed {seed}: the last change of {name} (generation {}) was never reconciled",
-                    e.generation
+                    "seed {seed}: the last change of {name} (generation {}) was never reconciled; its last attempts:\n{}",
+                    e.generation,
+                    last_of(&entries, &e.uid, self.began)
                 ),
                 None => {
                     assert!(
@@ -380,7 +393,7 @@ impl Chaos {
         let requests = self.server.requests();
         self.report.failed_requests = requests
             .iter()
-            .filter(|r| r.status == 0 || r.status >= 500 || r.status == 429 || r.status == 410)
+            .filter(|r| matches!(r.status, 0 | 409 | 410 | 429) || r.status >= 500)
             .count() as u64;
 
         // 4. No task outlives the operator and the server.
@@ -409,6 +422,27 @@ impl Chaos {
         println!("{report}");
         report
     }
+}
+
+/// The last few journal entries of the object `uid`, one line each, for a failure message.
+fn last_of(entries: &[Entry], uid: &str, began: Instant) -> String {
+    let of: Vec<&Entry> = entries.iter().filter(|e| e.uid == uid).collect();
+    of[of.len().saturating_sub(8)..]
+        .iter()
+        .map(|e| {
+            format!(
+                "  {}-{} {:?} generation {} from {:.1?} to {:.1?}: {:?}",
+                e.replica,
+                e.incarnation,
+                e.phase,
+                e.generation,
+                e.start - began,
+                e.end - began,
+                e.outcome
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Invariant 2 over a journal: every window opened while its replica led; no two windows

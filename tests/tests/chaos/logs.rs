@@ -52,7 +52,15 @@ impl Logs {
     pub(crate) fn install() -> (Logs, DefaultGuard) {
         let logs = Logs::default();
         let filter = Targets::new().with_target("windlass", Level::DEBUG);
-        let subscriber = tracing_subscriber::registry().with(logs.clone().with_filter(filter));
+        // `WINDLASS_CHAOS_LOG=<filter>` also prints the logs, to see what led to a failure.
+        let print = std::env::var("WINDLASS_CHAOS_LOG").ok().map(|directives| {
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(tracing_subscriber::EnvFilter::new(directives))
+        });
+        let subscriber = tracing_subscriber::registry()
+            .with(logs.clone().with_filter(filter))
+            .with(print);
         let guard = tracing::subscriber::set_default(subscriber);
         (logs, guard)
     }

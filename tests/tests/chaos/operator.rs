@@ -97,6 +97,8 @@ pub(crate) struct Entry {
     pub(crate) key: String,
     pub(crate) uid: String,
     pub(crate) generation: i64,
+    /// Why it ran (`ReconcileReason`'s text: `start-up`, `requeue`, `retry (attempt 2)`, ...).
+    pub(crate) reason: String,
     /// Whether the replica's manager said it led when the window opened.
     pub(crate) leading: bool,
     pub(crate) start: Instant,
@@ -280,7 +282,7 @@ pub(crate) struct SiteReconciler {
 }
 
 impl SiteReconciler {
-    fn open(&self, phase: Phase, site: &Site) -> Open {
+    fn open(&self, phase: Phase, site: &Site, ctx: &Context<Site>) -> Open {
         let now = Instant::now();
         Open {
             journal: self.journal.clone(),
@@ -291,6 +293,7 @@ impl SiteReconciler {
                 key: site.name_any(),
                 uid: site.uid().unwrap_or_default(),
                 generation: site.metadata.generation.unwrap_or_default(),
+                reason: ctx.reason().to_string(),
                 leading: self.leadership.is_leader(),
                 start: now,
                 start_seq: seq(),
@@ -390,7 +393,7 @@ impl Reconciler for SiteReconciler {
     type Error = Error;
 
     async fn reconcile(&self, site: Arc<Site>, ctx: &Context<Site>) -> Result<Action, Error> {
-        let open = self.open(Phase::Reconcile, &site);
+        let open = self.open(Phase::Reconcile, &site, ctx);
         match self.converge(&site, ctx).await {
             Ok(()) => {
                 open.close(Outcome::Done);
@@ -406,8 +409,8 @@ impl Reconciler for SiteReconciler {
 
 #[windlass::async_trait]
 impl Cleanup for SiteReconciler {
-    async fn cleanup(&self, site: Arc<Site>, _ctx: &Context<Site>) -> Result<CleanupStatus, Error> {
-        let open = self.open(Phase::Cleanup, &site);
+    async fn cleanup(&self, site: Arc<Site>, ctx: &Context<Site>) -> Result<CleanupStatus, Error> {
+        let open = self.open(Phase::Cleanup, &site, ctx);
         tokio::time::sleep(self.behaviour.work()).await;
         if let Some(uid) = site.uid() {
             self.external.0.lock().remove(&uid);

@@ -476,6 +476,14 @@ pub(crate) fn check_exclusive(entries: &[Entry], checks: &mut u64) -> Result<(),
                 a.replica, a.incarnation, a.key
             ));
         }
+        // The Lease as the replica last saw it names the replica itself.
+        let identity = format!("{}-{}", a.replica, a.incarnation);
+        if a.holder.as_deref() != Some(identity.as_str()) {
+            return Err(format!(
+                "replica {identity} reconciled {} while it saw {:?} holding the lease: {a:?}",
+                a.key, a.holder
+            ));
+        }
         for b in &sorted[i + 1..] {
             if b.start_seq > a.end_seq {
                 break;
@@ -512,6 +520,7 @@ mod tests {
             generation: 1,
             reason: "start-up".into(),
             leading,
+            holder: Some(format!("{replica}-1")),
             start: now,
             start_seq,
             end: now,
@@ -540,6 +549,14 @@ mod tests {
         let err = check(&[entry("a", "x", 1, 4, true), entry("b", "y", 3, 5, true)]).unwrap_err();
         assert!(err.contains("two replicas reconciled at once"), "{err}");
         assert!(check(&[entry("a", "x", 1, 2, true), entry("b", "y", 3, 5, true)]).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_exclusivity_check_catches_a_reconcile_while_another_holder_was_seen() {
+        let mut e = entry("a", "x", 1, 2, true);
+        e.holder = Some("b-1".into());
+        let err = check(&[e]).unwrap_err();
+        assert!(err.contains("holding the lease"), "{err}");
     }
 
     #[tokio::test]

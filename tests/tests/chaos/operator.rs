@@ -101,6 +101,8 @@ pub(crate) struct Entry {
     pub(crate) reason: String,
     /// Whether the replica's manager said it led when the window opened.
     pub(crate) leading: bool,
+    /// The lease holder the replica had last observed when the window opened.
+    pub(crate) holder: Option<String>,
     pub(crate) start: Instant,
     pub(crate) start_seq: u64,
     pub(crate) end: Instant,
@@ -295,6 +297,7 @@ impl SiteReconciler {
                 generation: site.metadata.generation.unwrap_or_default(),
                 reason: ctx.reason().to_string(),
                 leading: self.leadership.is_leader(),
+                holder: self.leadership.leader(),
                 start: now,
                 start_seq: seq(),
                 end: now,

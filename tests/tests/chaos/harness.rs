@@ -24,7 +24,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use windlass::controller::Controller;
-use windlass::informer::{Cache, InformerConfig};
+use windlass::informer::{Cache, EventHandler, InformerConfig};
 use windlass::leader::{LeaderElectionConfig, LeaderElectionError, LeadershipHandle};
 use windlass::manager::{Config, Manager, ManagerError, ShutdownHandle};
 use windlass::metrics::Metrics;
@@ -175,6 +175,48 @@ pub(crate) struct Chaos {
     pub(super) _logging: tracing::subscriber::DefaultGuard,
 }
 
+/// Prints what a replica's Site cache sees (`WINDLASS_CHAOS_TRACE`).
+struct TraceCache {
+    who: String,
+    began: Instant,
+}
+
+impl TraceCache {
+    fn print(&self, what: &str, site: &Site) {
+        println!(
+            "{:>8.1?} {} cache: {what} {} uid {} rv {} generation {} deleting {}",
+            self.began.elapsed(),
+            self.who,
+            site.name_any(),
+            site.uid().unwrap_or_default(),
+            site.resource_version().unwrap_or_default(),
+            site.metadata.generation.unwrap_or_default(),
+            site.metadata.deletion_timestamp.is_some()
+        );
+    }
+}
+
+impl EventHandler<Site> for TraceCache {
+    fn on_add(&self, obj: &Arc<Site>, initial: bool) {
+        self.print(if initial { "initial" } else { "add" }, obj);
+    }
+    fn on_update(&self, _old: &Arc<Site>, new: &Arc<Site>) {
+        self.print("update", new);
+    }
+    fn on_delete(&self, obj: &Arc<Site>) {
+        self.print("delete", obj);
+    }
+}
+
+/// The informers' configuration (the controller's and its children's).
+pub(crate) fn informer_config(settings: &Settings) -> InformerConfig {
+    let mut informer = InformerConfig::default();
+    if let Some(n) = settings.page_size {
+        informer = informer.watcher(watcher::Config::default().page_size(n));
+    }
+    informer
+}
+
 /// Sums every series of a metric family (counters and gauges).
 pub(crate) fn metric(metrics: &Metrics, family: &str) -> f64 {
     metrics
@@ -304,10 +346,7 @@ impl Chaos {
             external: self.external.clone(),
             leadership: leadership.clone(),
         };
-        let mut informer = InformerConfig::default();
-        if let Some(n) = self.settings.page_size {
-            informer = informer.watcher(watcher::Config::default().page_size(n));
-        }
+        let informer = informer_config(&self.settings);
         let controller = Controller::new(reconciler)
             .informer(informer.clone())
             .owns_with::<Deployment>(informer.clone())
@@ -317,6 +356,14 @@ impl Chaos {
             .with_cleanup();
         let manager = manager.add(controller);
         let cache = manager.cache().clone();
+        if std::env::var_os("WINDLASS_CHAOS_TRACE").is_some() {
+            cache
+                .informer::<Site>(informer_config(&self.settings))
+                .add_handler(Arc::new(TraceCache {
+                    who: format!("{}-{number}", replica.name),
+                    began: self.began,
+                }));
+        }
         let shutdown = manager.shutdown_handle();
         replica.current = Some(Incarnation {
             number,
@@ -495,6 +542,10 @@ impl Chaos {
                     },
                 );
                 self.count_op("create");
+                self.trace(&format!(
+                    "created {name} ({})",
+                    site.uid().unwrap_or_default()
+                ));
             }
             // The previous site of that name is still being cleaned up, or the CRD is gone.
             Err(_) => self.count_op("refused"),
@@ -533,6 +584,7 @@ impl Chaos {
             Ok(_) => {
                 self.expected.get_mut(name).expect("live").spec = None;
                 self.count_op("delete");
+                self.trace(&format!("deleted {name}"));
             }
             Err(_) => self.count_op("refused"),
         }

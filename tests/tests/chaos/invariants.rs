@@ -14,8 +14,8 @@ use kube::api::{Api, ListParams};
 use tokio::time::Instant;
 use windlass::condition::is_status_condition_true;
 
-use super::harness::{CONVERGE, Chaos, GRACE, NS, WAIT, alive_tasks, metric};
-use super::operator::{Entry, Outcome, Phase, REQUEUE};
+use super::harness::{CONVERGE, Chaos, GRACE, NS, WAIT, alive_tasks, informer_config, metric};
+use super::operator::{Entry, Outcome, Phase, REQUEUE, Site};
 use super::report::Report;
 
 impl Chaos {
@@ -38,8 +38,9 @@ impl Chaos {
             let Some(spec) = &e.spec else {
                 if self.external.has(&e.uid) {
                     return Some(format!(
-                        "deleted site {name} ({}) was not cleaned up",
-                        e.uid
+                        "deleted site {name} ({}) was not cleaned up; its last windows:\n{}",
+                        e.uid,
+                        last_of(&self.journal.all(), &e.uid, self.began)
                     ));
                 }
                 continue;
@@ -153,6 +154,7 @@ impl Chaos {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         if let Some(why) = last {
+            self.print_caches();
             panic!(
                 "seed {seed}: not converged {CONVERGE:?} after the faults stopped: {why}\n{}",
                 self.report
@@ -277,6 +279,35 @@ impl Chaos {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         self.check_errors();
+    }
+
+    /// What each running replica's caches hold, for a convergence failure.
+    fn print_caches(&self) {
+        for r in &self.replicas {
+            let Some(c) = &r.current else { continue };
+            println!(
+                "replica {}-{} (leading: {}): {:?}",
+                r.name,
+                c.number,
+                c.leadership.is_leader(),
+                c.cache.stats()
+            );
+            let sites = c.cache.informer::<Site>(informer_config(&self.settings));
+            for s in sites.store().list() {
+                println!(
+                    "  cached {} uid {:?} rv {:?} generation {:?} deleting {}",
+                    s.name_any(),
+                    s.uid(),
+                    s.resource_version(),
+                    s.metadata.generation,
+                    s.metadata.deletion_timestamp.is_some()
+                );
+            }
+        }
+        println!(
+            "server at resourceVersion {}",
+            self.server.resource_version()
+        );
     }
 
     /// Invariant 5: no replica crashed or failed for another reason than a lost lease; every

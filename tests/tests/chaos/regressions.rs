@@ -247,3 +247,99 @@ async fn chaos_a_leader_shut_down_while_cut_off_from_the_api_reports_the_lost_le
         "{result:?}"
     );
 }
+
+/// Found by the soak schedule (seed 5058: an API outage, then the leader cut off): a hot
+/// standby's watch had been failing during the outage and was waiting out kube's backoff (up to
+/// 30 s) when it became the leader, so it reconciled sites deleted and cleaned up meanwhile
+/// from its stale cache, re-registering what their cleanup had removed. A new leader now
+/// relists every informer whose watch is failing before its controllers start.
+#[tokio::test(start_paused = true)]
+async fn chaos_soak_a_new_leader_does_not_act_on_a_cache_left_stale_by_a_failing_watch() {
+    use windlass::controller::reconciler_fn;
+    use windlass::leader::LeaderElectionConfig;
+    use windlass::testing::{FaultRule, Verb};
+
+    let server = ApiServer::new();
+    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    for name in ["kept", "victim"] {
+        api.create(&PostParams::default(), &configmap(name, "1"))
+            .await
+            .unwrap();
+    }
+    let (seen, mut reconciled) = mpsc::unbounded_channel::<(String, String)>();
+    let replica = |name: &str| {
+        let client = server.client_named(name);
+        let seen = seen.clone();
+        let who = name.to_string();
+        let controller = Controller::new(reconciler_fn(
+            move |cm: Arc<ConfigMap>, _ctx: Context<ConfigMap>| {
+                let _ = seen.send((who.clone(), cm.name_any()));
+                async { Ok::<_, kube::Error>(Action::await_change()) }
+            },
+        ));
+        let election = LeaderElectionConfig::new("stale-operator")
+            .namespace("default")
+            .identity(name)
+            .lease_duration(Duration::from_secs(3))
+            .renew_deadline(Duration::from_secs(2))
+            .retry_period(Duration::from_millis(500));
+        let config = Config::default()
+            .handle_signals(false)
+            .leader_election(election);
+        let manager = Manager::with_config(client.client(), config).add(controller);
+        let leadership = manager.leadership().unwrap();
+        let readiness = manager.readiness();
+        (client, leadership, readiness, Running::start(manager))
+    };
+    let (a, a_leads, _, a_running) = replica("a");
+    tokio::time::timeout(WAIT, a_leads.wait_leading())
+        .await
+        .expect("a leads");
+    let (b, b_leads, b_ready, b_running) = replica("b");
+    let synced = async {
+        while !b_ready.is_ready() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, synced)
+        .await
+        .expect("the standby's cache syncs");
+
+    // The standby's ConfigMap watch fails from now on (its Lease requests still go through),
+    // so it backs off with its cache as it is; meanwhile "victim" is deleted.
+    for verb in [Verb::Watch, Verb::List] {
+        b.faults().fail(
+            FaultRule::status(503)
+                .verb(verb)
+                .resource("configmaps")
+                .times(usize::MAX),
+        );
+    }
+    b.faults().close_watches();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    api.delete("victim", &DeleteParams::default())
+        .await
+        .unwrap();
+
+    // The leader is cut off; the standby takes over, and its watch recovers only then.
+    a.faults().disconnect();
+    tokio::time::timeout(WAIT, b_leads.wait_leading())
+        .await
+        .expect("b takes over");
+    b.faults().clear();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+
+    let mut by_b = Vec::new();
+    while let Ok((who, name)) = reconciled.try_recv() {
+        if who == "b" {
+            by_b.push(name);
+        }
+    }
+    assert!(by_b.contains(&"kept".to_string()), "{by_b:?}");
+    assert!(
+        !by_b.contains(&"victim".to_string()),
+        "the new leader reconciled an object deleted before it led: {by_b:?}"
+    );
+    b_running.stop().await.unwrap();
+    drop(a_running);
+}

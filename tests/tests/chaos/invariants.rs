@@ -216,21 +216,26 @@ impl Chaos {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let entries = self.journal.all();
-        // A terminal error is not retried (with backoff) until the object changes. (A requeue
-        // asked for before the failure still fires, as in controller-runtime, and a new
-        // leader's start-up pass reconciles everything once.)
+        // A terminal error is not retried (with backoff) until the object changes: the attempt
+        // after a terminal failure is never the retry that failure would have scheduled. (A
+        // requeue or retry scheduled before it still fires, as in controller-runtime, a child's
+        // change is a change, and a new leader's start-up pass reconciles everything once.)
         for name in self.behaviour.terminal() {
-            self.report.checks += 1;
             let Some(e) = self.expected.get(&name) else {
                 continue;
             };
-            assert!(
-                !entries
-                    .iter()
-                    .any(|x| x.uid == e.uid && x.start >= since && x.reason.starts_with("retry")),
-                "seed {seed}: site {name} failed terminally and was retried:\n{}",
-                last_of(&entries, &e.uid, self.began)
-            );
+            let of: Vec<&Entry> = entries.iter().filter(|x| x.uid == e.uid).collect();
+            for pair in of.windows(2) {
+                self.report.checks += 1;
+                let terminal =
+                    matches!(&pair[0].outcome, Outcome::Failed(m) if m.starts_with("terminal"));
+                let its_retry = format!("retry (attempt {})", pair[0].attempt + 1);
+                assert!(
+                    !(terminal && pair[1].reason == its_retry),
+                    "seed {seed}: site {name} failed terminally and was retried:\n{}",
+                    last_of(&entries, &e.uid, self.began)
+                );
+            }
             let again: Vec<&str> = entries
                 .iter()
                 .filter(|x| x.uid == e.uid && x.start >= since)
@@ -550,6 +555,7 @@ mod tests {
             uid: String::new(),
             generation: 1,
             reason: "start-up".into(),
+            attempt: 1,
             leading,
             holder: Some(format!("{replica}-1")),
             start: now,

@@ -99,6 +99,8 @@ pub(crate) struct Entry {
     pub(crate) generation: i64,
     /// Why it ran (`ReconcileReason`'s text: `start-up`, `requeue`, `retry (attempt 2)`, ...).
     pub(crate) reason: String,
+    /// Which attempt in a row this was (`Context::attempt`).
+    pub(crate) attempt: u32,
     /// Whether the replica's manager said it led when the window opened.
     pub(crate) leading: bool,
     /// The lease holder the replica had last observed when the window opened.
@@ -110,7 +112,7 @@ pub(crate) struct Entry {
     pub(crate) outcome: Outcome,
 }
 
-/// Every window of every replica, in the order they closed.
+/// Every window of every replica; [`Journal::all`] returns them in the order they opened.
 #[derive(Clone, Default)]
 pub(crate) struct Journal(Arc<Mutex<Vec<Entry>>>);
 
@@ -296,6 +298,7 @@ impl SiteReconciler {
                 uid: site.uid().unwrap_or_default(),
                 generation: site.metadata.generation.unwrap_or_default(),
                 reason: ctx.reason().to_string(),
+                attempt: ctx.attempt(),
                 leading: self.leadership.is_leader(),
                 holder: self.leadership.leader(),
                 start: now,

@@ -3,6 +3,7 @@
 // The JSON fixtures of whole CRDs nest deeper than serde_json's macro allows by default.
 #![recursion_limit = "256"]
 
+mod chaos;
 mod controller;
 mod derive;
 mod leader;

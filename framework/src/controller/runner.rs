@@ -32,12 +32,22 @@ enum Outcome<E> {
     TimedOut(Duration),
 }
 
-/// The error chain of `error` on one line: `a: b: c`.
+/// The error chain of `error` on one line: `a: b: c`. A source whose text its error already
+/// printed is left out: kube's errors print their source in their own message *and* return
+/// it from `source()`, which would otherwise show every API failure twice.
 pub(crate) fn display_chain(error: &(dyn StdError + 'static)) -> String {
-    chain(error)
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
+    let mut parts: Vec<String> = Vec::new();
+    for e in chain(error) {
+        let text = e.to_string();
+        if parts
+            .last()
+            .is_some_and(|previous| previous.contains(&text))
+        {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
 }
 
 struct Worker<R: Reconciler> {
@@ -380,5 +390,21 @@ mod tests {
         struct Outer(#[source] std::io::Error);
         let e = Outer(std::io::Error::other("connection reset"));
         assert_eq!(display_chain(&e), "updating status: connection reset");
+    }
+
+    /// Found by the chaos soak's report: every API failure was logged twice over, e.g.
+    /// `ServiceError: connection refused: connection refused`.
+    #[test]
+    fn chaos_soak_error_lines_do_not_repeat_a_source_their_error_already_prints() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading Deployment web")]
+        struct Reading(#[source] kube::Error);
+        let refused: Box<dyn StdError + Send + Sync> =
+            Box::new(std::io::Error::other("connection refused"));
+        let e = Reading(kube::Error::Service(refused));
+        assert_eq!(
+            display_chain(&e),
+            "reading Deployment web: ServiceError: connection refused"
+        );
     }
 }

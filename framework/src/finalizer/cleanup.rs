@@ -143,9 +143,15 @@ impl<R> std::fmt::Debug for Finalized<R> {
 }
 
 /// Whether a patch failed because the object changed since it was read: a failed JSON patch
-/// `test` (422) or a 409. Expected under concurrent writers of the finalizer list.
+/// `test` (422: the finalizer list changed, or the name now belongs to a new object with
+/// another uid) or a 409. Expected under concurrent writers of the finalizer list.
 fn changed_meanwhile(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(s) if s.code == 422 || s.code == 409)
+}
+
+/// Whether a patch failed because the object no longer exists.
+fn gone(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(s) if s.code == 404)
 }
 
 #[async_trait]
@@ -176,6 +182,12 @@ where
                 // without cleanup hearing of it.
                 let patched = match add(ctx, &obj, &name).await {
                     Ok(patched) => patched,
+                    Err(e) if gone(&e) => {
+                        // Deleted before its turn came: nothing is left to reconcile, or to
+                        // clean up after.
+                        tracing::debug!(finalizer = %name, "the object is gone; nothing to do");
+                        return Ok(Action::await_change());
+                    }
                     Err(e) if changed_meanwhile(&e) => {
                         tracing::debug!(finalizer = %name, "the finalizers changed meanwhile; retrying");
                         return Ok(Action::requeue_with_backoff());
@@ -195,12 +207,11 @@ where
             {
                 CleanupStatus::Done => match remove(ctx, &obj, &name).await {
                     Ok(()) => Ok(Action::await_change()),
-                    // The object is gone already: someone else removed the last finalizer, or
-                    // this cleanup ran again on a cached copy of an object the API server had
-                    // deleted meanwhile (a child's deletion can bring the owner back). Nothing
-                    // is left to release.
-                    Err(kube::Error::Api(s)) if s.code == 404 => {
-                        tracing::debug!(finalizer = %name, "the object is gone already");
+                    // The object went meanwhile (the cache was behind a removal that already
+                    // deleted it, or someone removed the finalizer by hand): with it went the
+                    // finalizer, which is what removing it was for.
+                    Err(e) if gone(&e) => {
+                        tracing::debug!(finalizer = %name, "the object is already gone");
                         Ok(Action::await_change())
                     }
                     Err(e) if changed_meanwhile(&e) => {
@@ -257,15 +268,34 @@ where
     serde_json::from_value(value).map_err(kube::Error::SerdeError)
 }
 
+/// A JSON patch `test` that the object is the one that was read, not a new object that took
+/// its name after it was deleted (patches address objects by name); none if the uid is
+/// unknown.
+fn same_uid<K: Resource>(obj: &K) -> Vec<serde_json::Value> {
+    obj.meta()
+        .uid
+        .iter()
+        .map(|uid| json!({"op": "test", "path": "/metadata/uid", "value": uid}))
+        .collect()
+}
+
+/// `first` followed by `then`, as one JSON patch.
+fn ops(first: Vec<serde_json::Value>, then: serde_json::Value) -> serde_json::Value {
+    let mut all = first;
+    all.extend(then.as_array().cloned().unwrap_or_default());
+    serde_json::Value::Array(all)
+}
+
 /// Adds the finalizer with a JSON patch that first tests the list it read, as kube-runtime's
 /// helper does: the API server does not deduplicate finalizers, and a plain merge would
-/// overwrite a finalizer someone else added meanwhile.
+/// overwrite a finalizer someone else added meanwhile. It tests the uid too, so a new object
+/// of the same name is not taken for the one that was read.
 async fn add<K>(ctx: &Context<K>, obj: &K, name: &str) -> Result<K, kube::Error>
 where
     K: Resource + serde::de::DeserializeOwned + 'static,
     K::DynamicType: Default,
 {
-    let ops = match &obj.meta().finalizers {
+    let list = match &obj.meta().finalizers {
         // A `test` of an absent member against null succeeds on the API server.
         None => json!([
             {"op": "test", "path": "/metadata/finalizers", "value": null},
@@ -276,11 +306,14 @@ where
             {"op": "add", "path": "/metadata/finalizers/-", "value": name},
         ]),
     };
-    patch(ctx, obj, ops).await
+    patch(ctx, obj, ops(same_uid(obj), list)).await
 }
 
 /// Removes the finalizer by index, testing that the index still holds it (other controllers
-/// remove their finalizers concurrently, shifting the indexes).
+/// remove their finalizers concurrently, shifting the indexes) and that the object is the one
+/// that was cleaned up: when a cache still holds an object already deleted, and a new one
+/// of the same name carries the finalizer, removing it from the new one would let that one
+/// go without its cleanup.
 async fn remove<K>(ctx: &Context<K>, obj: &K, name: &str) -> Result<(), kube::Error>
 where
     K: Resource + serde::de::DeserializeOwned + 'static,
@@ -292,10 +325,13 @@ where
         .position(|f| f == name)
         .unwrap_or_default();
     let path = format!("/metadata/finalizers/{index}");
-    let ops = json!([
-        {"op": "test", "path": path, "value": name},
-        {"op": "remove", "path": path},
-    ]);
+    let ops = ops(
+        same_uid(obj),
+        json!([
+            {"op": "test", "path": path, "value": name},
+            {"op": "remove", "path": path},
+        ]),
+    );
     // The answer may be the object's last state or, once it is gone, nothing worth decoding.
     api(ctx, obj)
         .patch(

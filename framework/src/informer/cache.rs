@@ -246,6 +246,32 @@ impl Cache {
         }
     }
 
+    /// Makes the cache at least as new as now where it may be stale: every informer whose
+    /// watch is failing (waiting out a backoff after errors, so its contents may be as old as
+    /// the first error) lists again at once, and this waits until they all have. Informers
+    /// whose watch is healthy are left alone.
+    ///
+    /// A manager calls it when its replica becomes the leader with a hot-standby cache, so the
+    /// new leader does not act on objects that were deleted or changed while its watches were
+    /// down (an API outage puts kube's watch backoff up to 30 s).
+    pub(crate) async fn refresh_failing(&self) {
+        let failing: Vec<_> = self
+            .inner
+            .informers
+            .lock()
+            .values()
+            .filter(|i| i.is_failing())
+            .cloned()
+            .collect();
+        if !failing.is_empty() {
+            tracing::info!(
+                informers = failing.len(),
+                "relisting informers whose watch is failing before acting on their cache"
+            );
+        }
+        futures::future::join_all(failing.into_iter().map(ErasedInformer::relist)).await;
+    }
+
     /// Whether every informer has stored its first list.
     pub fn is_synced(&self) -> bool {
         self.inner.informers.lock().values().all(|i| i.is_synced())

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
@@ -68,6 +68,11 @@ pub struct Informer<K> {
     /// handler added concurrently sees each object exactly once (replayed or as an event).
     handlers: Mutex<Vec<Arc<dyn EventHandler<K>>>>,
     synced: watch::Sender<bool>,
+    /// How many lists have been stored (the first, and every relist since).
+    lists: watch::Sender<u64>,
+    /// Whether the last thing the watch did was fail: it is waiting out a backoff, and the
+    /// cache may be as old as the failure (kube's backoff grows to 30 s).
+    failing: AtomicBool,
     watch_errors: AtomicU64,
     relists: AtomicU64,
     malformed: AtomicU64,
@@ -95,6 +100,8 @@ where
             store: Store::new(),
             handlers: Mutex::new(Vec::new()),
             synced: watch::Sender::new(false),
+            lists: watch::Sender::new(0),
+            failing: AtomicBool::new(false),
             watch_errors: AtomicU64::new(0),
             relists: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
@@ -168,13 +175,46 @@ where
         }
     }
 
+    /// Whether the watch's last attempt failed, so the cache may be stale until a retry,
+    /// which kube's backoff may put off for up to 30 s.
+    pub(crate) fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::SeqCst)
+    }
+
+    /// Lists again now, cutting short any backoff, and waits until the new list is stored:
+    /// the cache is then at least as new as the moment this was called. Only for a started
+    /// informer (a stopped one keeps waiting until it is started).
+    pub(crate) async fn relist(self: &Arc<Self>) {
+        let mut lists = self.lists.subscribe();
+        let before = *lists.borrow_and_update();
+        let restart = {
+            let mut task = self.task.lock();
+            match task.take() {
+                Some(running) => {
+                    running.abort();
+                    true
+                }
+                None => false,
+            }
+        };
+        if restart {
+            self.start();
+        }
+        // The sender lives as long as `self`.
+        let _ = lists.wait_for(|n| *n > before).await;
+    }
+
     async fn run(self: Arc<Self>) {
         let mut stream = Box::pin((self.source)().default_backoff());
         // Keys seen since the current (re)list began; what is not seen by its end is gone.
         let mut seen: Option<HashSet<ObjectKey>> = None;
         while let Some(item) = stream.next().await {
+            if item.is_ok() {
+                self.failing.store(false, Ordering::SeqCst);
+            }
             match item {
                 Err(error) => {
+                    self.failing.store(true, Ordering::SeqCst);
                     self.watch_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(informer = %self.name, %error, "list or watch failed; retrying with backoff");
                 }
@@ -203,6 +243,7 @@ where
                         tracing::debug!(informer = %self.name, objects = self.store.len(), "synced");
                         self.synced.send_replace(true);
                     }
+                    self.lists.send_modify(|n| *n += 1);
                 }
                 Ok(Event::Apply(obj)) => {
                     if let Some((key, obj)) = self.accept(obj, None) {
@@ -294,6 +335,8 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 pub(crate) trait ErasedInformer: Send + Sync {
     fn start(self: Arc<Self>);
     fn stop(&self);
+    fn is_failing(&self) -> bool;
+    fn relist(self: Arc<Self>) -> futures::future::BoxFuture<'static, ()>;
     fn is_synced(&self) -> bool;
     fn wait_synced(&self) -> futures::future::BoxFuture<'_, ()>;
     fn name(&self) -> &str;
@@ -310,6 +353,12 @@ where
     }
     fn stop(&self) {
         Informer::stop(self);
+    }
+    fn is_failing(&self) -> bool {
+        Informer::is_failing(self)
+    }
+    fn relist(self: Arc<Self>) -> futures::future::BoxFuture<'static, ()> {
+        async move { Informer::relist(&self).await }.boxed()
     }
     fn is_synced(&self) -> bool {
         Informer::is_synced(self)

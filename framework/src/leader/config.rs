@@ -162,8 +162,11 @@ impl LeaderElectionConfig {
 
     /// Whether a [`Manager`](crate::manager::Manager) starts its caches while it is still a
     /// candidate (default: true), so that when it wins, its controllers reconcile at once
-    /// instead of listing everything first. Off, a standby replica keeps no cache (less memory
-    /// and API traffic), and is not [ready](crate::manager::Readiness) until it leads.
+    /// instead of listing everything first. An informer whose watch is failing when the
+    /// replica wins (waiting out a backoff after an outage, its cache possibly stale) lists
+    /// again before the controllers start, so a new leader never acts on what it missed. Off,
+    /// a standby replica keeps no cache (less memory and API traffic), and is not
+    /// [ready](crate::manager::Readiness) until it leads.
     #[must_use]
     pub fn hot_standby(mut self, on: bool) -> Self {
         self.hot_standby = on;

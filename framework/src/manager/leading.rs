@@ -47,6 +47,14 @@ pub(super) async fn run(
             if !hot_standby {
                 // A cold standby lists and watches only once it leads.
                 ctx.cache.start();
+            } else {
+                // A hot standby's watch may have been failing (and backing off) while the
+                // previous leader changed things: no controller acts on such a cache until it
+                // has listed again.
+                tokio::select! {
+                    _ = ctx.cache.refresh_failing() => {}
+                    _ = stop.cancelled() => return None,
+                }
             }
             let mut tasks = JoinSet::new();
             for runnable in runnables {

@@ -534,7 +534,18 @@ impl Manager {
 
         // Graceful: runnables stop taking work and finish what is in flight.
         let grace = config.graceful_shutdown_timeout;
-        let drained = async { while tasks.join_next().await.is_some() {} };
+        // A runnable can still fail while it drains (the lease lost because the API server
+        // became unreachable, abandoning what was in flight): that is the outcome to report,
+        // not a clean shutdown.
+        let mut drain_failure: Option<ManagerError> = None;
+        let drained = async {
+            while let Some(done) = tasks.join_next().await {
+                if let Ok(Err((name, source))) = done {
+                    tracing::error!(runnable = %name, error = %source, "runnable failed while shutting down");
+                    drain_failure.get_or_insert(ManagerError::failed(name, source));
+                }
+            }
+        };
         let outcome = tokio::select! {
             _ = tokio::time::timeout(grace, drained) => None,
             _ = async { signals.as_mut().expect("guarded").await }, if signals.is_some() => Some(ManagerError::Forced),
@@ -547,7 +558,7 @@ impl Manager {
         tasks.abort_all();
         cache.stop();
         server.stop().await;
-        match failure.or(outcome) {
+        match failure.or(drain_failure).or(outcome) {
             Some(e) => Err(e),
             None => {
                 tracing::info!("shut down");

@@ -52,7 +52,8 @@ impl fmt::Display for Verb {
 ///
 /// A rule matches by verb, resource (plural), group, namespace, name and subresource; every
 /// criterion left unset matches anything. It fires for the next `times` matching requests
-/// (once by default), then is spent.
+/// (once by default), then is spent. With [`every`](Self::every) it fires only for every
+/// `n`th matching request, so a fraction of the traffic fails while the rest goes through.
 ///
 /// ```
 /// use std::time::Duration;
@@ -79,6 +80,9 @@ pub struct FaultRule {
     name: Option<String>,
     subresource: Option<String>,
     times: usize,
+    every: usize,
+    /// Matching requests seen so far, for `every`.
+    seen: usize,
     retry_after: Option<Duration>,
 }
 
@@ -94,6 +98,8 @@ impl FaultRule {
             name: None,
             subresource: None,
             times: 1,
+            every: 1,
+            seen: 0,
             retry_after: None,
         }
     }
@@ -144,6 +150,16 @@ impl FaultRule {
     #[must_use]
     pub fn times(mut self, times: usize) -> Self {
         self.times = times;
+        self
+    }
+
+    /// Fires only for every `n`th matching request (the `n`th, `2n`th, ...; default 1: each
+    /// one), letting the others through: `every(3).times(10)` fails a third of the matching
+    /// requests until it has failed ten. Deterministic, so a failing test replays exactly.
+    /// `0` counts as 1.
+    #[must_use]
+    pub fn every(mut self, n: usize) -> Self {
+        self.every = n.max(1);
         self
     }
 
@@ -280,19 +296,33 @@ impl Faults {
         *self.state.lock() = FaultState::default();
     }
 
-    /// Consumes the first matching rule, if any.
+    /// Consumes the first matching rule that fires for this request, if any. A rule with
+    /// [`FaultRule::every`] counts the request even when it lets it through.
     pub(crate) fn take(&self, info: &RequestInfo<'_>) -> Option<Injected> {
         let mut s = self.state.lock();
-        let i = s.rules.iter().position(|r| r.matches(info))?;
-        let rule = &mut s.rules[i];
-        rule.times -= 1;
-        let injected = Injected {
-            code: rule.code,
-            retry_after: rule
-                .retry_after
-                .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0)),
-        };
-        if rule.times == 0 {
+        let mut fired = None;
+        for (i, rule) in s.rules.iter_mut().enumerate() {
+            if !rule.matches(info) {
+                continue;
+            }
+            rule.seen += 1;
+            if rule.seen % rule.every != 0 {
+                continue;
+            }
+            rule.times -= 1;
+            fired = Some((
+                i,
+                Injected {
+                    code: rule.code,
+                    retry_after: rule
+                        .retry_after
+                        .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0)),
+                },
+            ));
+            break;
+        }
+        let (i, injected) = fired?;
+        if s.rules[i].times == 0 {
             s.rules.remove(i);
         }
         Some(injected)
@@ -342,6 +372,27 @@ mod tests {
         assert_eq!(f.take(&list_cm).unwrap().code, 503);
         assert_eq!(f.take(&list_cm).unwrap().code, 503);
         assert!(f.take(&list_cm).is_none());
+    }
+
+    #[test]
+    fn a_rule_with_every_fails_every_nth_matching_request_and_lets_the_others_through() {
+        let f = Faults::new();
+        f.fail(FaultRule::status(409).verb(Verb::Patch).every(3).times(2));
+        let patch = RequestInfo {
+            verb: Some(Verb::Patch),
+            ..Default::default()
+        };
+        let get = RequestInfo {
+            verb: Some(Verb::Get),
+            ..Default::default()
+        };
+        let fired: Vec<bool> = (0..9).map(|_| f.take(&patch).is_some()).collect();
+        assert_eq!(
+            fired,
+            [false, false, true, false, false, true, false, false, false]
+        );
+        // Requests the rule does not match are not counted.
+        assert!(f.take(&get).is_none());
     }
 
     #[test]

@@ -43,6 +43,24 @@ pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// Returns the heap's free memory to the kernel (glibc's `malloc_trim`), so that a resident
+/// set reading taken next counts live memory rather than pages freed earlier and kept for
+/// reuse. Does nothing where the C library is not glibc.
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: `malloc_trim` takes no pointers and only releases memory glibc's allocator
+        // holds free; every allocation of this process goes through that allocator.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
 /// A reading of resident memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rss {

@@ -10,6 +10,11 @@ pub fn quick() -> bool {
     std::env::var_os("WINDLASS_BENCH_QUICK").is_some()
 }
 
+/// Whether `WINDLASS_BENCH_VERBOSE` is set: benchmarks then print every sample they take.
+pub fn verbose() -> bool {
+    std::env::var_os("WINDLASS_BENCH_VERBOSE").is_some()
+}
+
 /// The median (the upper one of an even count); NaN for no values.
 pub fn median(values: &[f64]) -> f64 {
     percentile(values, 50.0)

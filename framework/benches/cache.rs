@@ -6,7 +6,9 @@
 //! against an empty one, wait until it is synced and idle, and read the counting allocator's
 //! live heap. Bytes per object are (heap with N − heap with 0) / N, so the client, the watch
 //! and the empty maps cancel out. The same run reports the peak heap while syncing and the
-//! allocations made, per object, and the growth of the resident set as a cross-check.
+//! allocations made, per object, and the growth of the resident set as a cross-check (with
+//! glibc's free memory returned to the kernel before each reading).
+//! `WINDLASS_BENCH_VERBOSE=1` prints every sample.
 //! Interleaved pairs (windlass, kube-runtime, ...) after a warm-up pair.
 //!
 //! ```sh
@@ -28,6 +30,7 @@ use serde::de::DeserializeOwned;
 use windlass::informer::{Cache, InformerConfig};
 use windlass::testing::ApiServer;
 use windlass_bench_support::alloc::{self, Snapshot};
+use windlass_bench_support::report::verbose;
 use windlass_bench_support::{CountingAlloc, Table, os, quick};
 
 use common::{BenchApp, Fixture, Side, fixtures};
@@ -58,8 +61,11 @@ impl Sample {
     }
 }
 
+/// Lets what the last step started (task aborts, stream drops) finish, and returns freed
+/// memory to the kernel so resident-set readings count live memory.
 async fn settle() {
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    os::trim_heap();
 }
 
 async fn measure<K>(side: Side, server: &ApiServer) -> Sample
@@ -135,6 +141,9 @@ where
         for (k, side) in [Side::Windlass, Side::Kube].into_iter().enumerate() {
             let e = measure::<K>(side, &empty).await;
             let f = measure::<K>(side, &full).await;
+            if verbose() {
+                eprintln!("{fixture:?} pair {pair} {side:?}: empty {e:?}, full {f:?}");
+            }
             assert_eq!(f.objects, n, "{side:?} cached every object");
             per[k] = Some(f.minus(e, n));
         }

@@ -4,10 +4,12 @@
 //! N objects are cached and reconciled once. Then the controller's client is cut off (its
 //! watch ends), 1 % of the objects are changed by another client, the server forgets its
 //! history (as an etcd compaction does), and the client is let back: resuming the watch
-//! answers 410 Expired and the controller must relist. Measured from the reconnect until no
-//! reconcile has run for 300 ms: reconciles triggered (against the objects changed), the peak
-//! heap above what was live before the relist (against the bytes the controller held after
-//! its first sync, cache included), and process CPU. Interleaved pairs after a warm-up pair.
+//! answers 410 Expired and the controller must relist. Measured from the reconnect until the
+//! relist is over (the controller's client has listed and opened a new watch, and no
+//! reconcile has run for 500 ms since): reconciles triggered (against the objects changed),
+//! the peak heap above what was live before the relist, per object (against what the
+//! controller held after its first sync), and process CPU. Interleaved pairs after a warm-up
+//! pair. `WINDLASS_BENCH_VERBOSE=1` prints every sample.
 //!
 //! ```sh
 //! cargo bench -p windlass --features testing --bench relist
@@ -27,8 +29,9 @@ use kube::runtime::{Controller as KubeController, controller as kube_controller,
 use tokio::sync::Notify;
 use windlass::controller::{Action, Context, Controller, reconciler_fn};
 use windlass::manager::{Config, Manager};
-use windlass::testing::{ApiServer, TestClient};
+use windlass::testing::{ApiServer, TestClient, Verb};
 use windlass_bench_support::alloc::{self, Snapshot};
+use windlass_bench_support::report::verbose;
 use windlass_bench_support::{CountingAlloc, Table, os, quick};
 
 use common::{Fixture, Side, fixtures};
@@ -36,8 +39,8 @@ use common::{Fixture, Side, fixtures};
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
-/// How long without a reconcile counts as "the relist is over".
-const QUIET: Duration = Duration::from_millis(300);
+/// How long without a reconcile counts as "the reconciles are over".
+const QUIET: Duration = Duration::from_millis(500);
 /// The longest a phase may take before the benchmark gives up.
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -71,12 +74,33 @@ impl Counter {
     }
 }
 
+#[derive(Debug)]
 struct Sample {
     reconciles: f64,
-    peak_over_store: f64,
+    /// Peak heap above the heap before the relist, bytes per object.
+    peak: f64,
+    /// Heap held after the first sync, bytes per object.
     store: f64,
     cpu: Duration,
     wall: Duration,
+}
+
+/// Waits until `client` has listed and then opened a watch: the relist is over.
+async fn relisted(server: &ApiServer, client: &str) {
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < LIMIT, "the controller did not relist");
+        let log = server.requests();
+        let mine = |r: &&windlass::testing::RequestRecord, verb: Verb| {
+            r.client == client && r.verb == Some(verb) && r.status == 200
+        };
+        if let Some(listed) = log.iter().position(|r| mine(&r, Verb::List))
+            && log[listed..].iter().any(|r| mine(&r, Verb::Watch))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A running controller of either side, to be stopped.
@@ -196,12 +220,13 @@ where
         + Sync
         + 'static,
 {
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Let the previous controller's teardown finish before taking the baseline.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = Snapshot::now();
     let counter = Arc::new(Counter::default());
     let running = start::<K>(side, ctl.client(), counter.clone());
     counter.wait_quiet(n).await;
-    let store = Snapshot::now().live_since(&idle).max(1) as f64;
+    let store = Snapshot::now().live_since(&idle) as f64 / n as f64;
 
     // The watch ends and cannot come back while the objects change and history is lost.
     ctl.faults().disconnect();
@@ -212,14 +237,16 @@ where
     alloc::reset_peak();
     let before = Snapshot::now();
     let (t0, cpu0) = (Instant::now(), os::process_cpu());
+    server.clear_requests();
     ctl.faults().reconnect();
-    counter.wait_quiet(before_count + 1).await;
+    relisted(server, ctl.name()).await;
+    counter.wait_quiet(before_count).await;
     let (wall, cpu) = (t0.elapsed() - QUIET, os::process_cpu() - cpu0);
     let after = Snapshot::now();
     running.stop().await;
     Sample {
         reconciles: (counter.get() - before_count) as f64,
-        peak_over_store: after.peak_above(&before) as f64 / store,
+        peak: after.peak_above(&before) as f64 / n as f64,
         store,
         cpu,
         wall,
@@ -247,13 +274,17 @@ where
         for side in [Side::Windlass, Side::Kube] {
             round += 1;
             let ctl = server.client_named(&format!("controller-{round}"));
-            per.push(relist::<K>(side, &server, &ctl, fixture, n, changed, round).await);
+            let sample = relist::<K>(side, &server, &ctl, fixture, n, changed, round).await;
+            if verbose() {
+                eprintln!("{fixture:?} pair {pair} {side:?}: {sample:?}");
+            }
+            per.push(sample);
         }
         if pair > 0 || pairs == 1 {
             let (w, k) = (&per[0], &per[1]);
             reconciles.push((w.reconciles, k.reconciles));
-            peak.push((w.peak_over_store, k.peak_over_store));
-            store.push((w.store / n as f64, k.store / n as f64));
+            peak.push((w.peak, k.peak));
+            store.push((w.store, k.store));
             cpu.push((w.cpu.as_secs_f64() * 1e3, k.cpu.as_secs_f64() * 1e3));
             wall.push((w.wall.as_secs_f64() * 1e3, k.wall.as_secs_f64() * 1e3));
         }

@@ -64,7 +64,8 @@ impl Sample {
 /// Lets what the last step started (task aborts, stream drops) finish, and returns freed
 /// memory to the kernel so resident-set readings count live memory.
 async fn settle() {
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    common::settle_heap().await;
     os::trim_heap();
 }
 
@@ -135,8 +136,10 @@ where
     let mut peak = Vec::new();
     let mut allocations = Vec::new();
     let mut rss = Vec::new();
-    // The first pair warms up the allocator's free lists and the server; it is not counted.
-    for pair in 0..=pairs {
+    // The first pair warms up the allocator's free lists and the server and is not counted
+    // (a quick run of one pair skips it).
+    let first = usize::from(pairs == 1);
+    for pair in first..=pairs {
         let mut per = [None, None];
         for (k, side) in [Side::Windlass, Side::Kube].into_iter().enumerate() {
             let e = measure::<K>(side, &empty).await;
@@ -150,7 +153,7 @@ where
         let [Some(w), Some(k)] = per else {
             unreachable!()
         };
-        if pair > 0 || pairs == 1 {
+        if pair > 0 {
             live.push((w.live, k.live));
             peak.push((w.peak, k.peak));
             allocations.push((w.allocations, k.allocations));

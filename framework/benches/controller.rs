@@ -134,7 +134,7 @@ async fn initial_sync<K: Kind>(
     } else {
         watcher::Config::default()
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    common::settle_heap().await;
     alloc::reset_peak();
     os::reset_peak_rss();
     let heap0 = Snapshot::now();
@@ -205,6 +205,7 @@ async fn initial_sync<K: Kind>(
 
 /// S4: the drain of `n` queued keys by `workers` workers.
 async fn throughput(side: Side, server: &ApiServer, n: usize, workers: usize) -> Sample {
+    common::settle_heap().await;
     let counter = Counter::new();
     let c = counter.clone();
     match side {

@@ -13,6 +13,21 @@ pub mod fixtures;
 
 pub use fixtures::{BenchApp, Fixture};
 
+/// Waits (up to 3 s) until the heap stops shrinking: a stopped controller's cache can still be
+/// being freed by the runtime (an aborted task is dropped by a worker thread later), which
+/// would otherwise be counted against the next measurement, in heap and in CPU.
+pub async fn settle_heap() {
+    let mut last = windlass_bench_support::alloc::live_bytes();
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let now = windlass_bench_support::alloc::live_bytes();
+        if now + (1 << 20) >= last {
+            return;
+        }
+        last = now;
+    }
+}
+
 /// Which controller machinery a measurement ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {

@@ -1,8 +1,10 @@
 //! Controllers against kube-runtime's `Controller`, in the same run (BENCHMARKS.md S1 and S4):
 //!
-//! - S1, initial sync: N ConfigMaps exist; a controller with a no-op reconciler starts. Wall and
-//!   process CPU time until every object has been reconciled once, and reconciles per object
-//!   after the start-up pass (list+watch paged by 500, and streaming lists).
+//! - S1, initial sync: N ConfigMaps (or Pods of ~6 KB with managedFields) exist; a controller
+//!   with a no-op reconciler starts. Wall and process CPU time until every object has been
+//!   reconciled once, the peak heap above what was live before the start (counting allocator)
+//!   and the peak resident set (cross-check), and reconciles per object after the start-up
+//!   pass (list+watch paged by 500, and streaming lists).
 //! - S4, throughput: 10 000 cached objects, all queued at once, W ∈ {1, 4, 16} workers: no-op
 //!   reconciles per second and CPU per reconcile. windlass queues everything at start-up once
 //!   its cache is synced; kube-runtime is measured on `reconcile_all_on` after its start-up
@@ -10,51 +12,47 @@
 //!
 //! Both sides run against the same in-process `windlass::testing` server, as interleaved pairs
 //! (windlass, kube-runtime, windlass, ...); the table reports medians and the median ratio with
-//! its spread. Process CPU includes the API server's share, the same for both sides.
+//! its spread. Process CPU includes the API server's share, the same for both sides. The
+//! fixtures are those of `common::fixtures`.
 //!
 //! ```sh
 //! cargo bench -p windlass --features testing --bench controller
 //! WINDLASS_BENCH_QUICK=1 cargo bench -p windlass --features testing --bench controller
 //! ```
 
+mod common;
+
+use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::Resource;
+use kube::api::Api;
 use kube::runtime::{Controller as KubeController, controller as kube_controller, watcher};
+use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use windlass::controller::{Action, Context, Controller, reconciler_fn};
 use windlass::informer::InformerConfig;
 use windlass::manager::{Config, Manager};
 use windlass::testing::ApiServer;
+use windlass_bench_support::alloc::{self, Snapshot};
+use windlass_bench_support::{CountingAlloc, Table, os, quick};
+
+use common::{Fixture, Side, fixtures};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 fn cpu_now() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    os::process_cpu()
 }
 
-fn configmap(i: usize) -> ConfigMap {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": format!("cm-{i:06}"), "namespace": "default",
-                     "labels": {"app": "bench", "shard": (i % 8).to_string()}},
-        "data": {"small": "value", "big": "x".repeat(128)},
-    }))
-    .expect("a valid ConfigMap")
-}
-
-async fn server_with(n: usize) -> ApiServer {
+async fn server_with(fixture: Fixture, n: usize) -> ApiServer {
     let server = ApiServer::new();
-    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    for i in 0..n {
-        api.create(&PostParams::default(), &configmap(i))
-            .await
-            .expect("create");
-    }
+    fixtures::fill(&server, fixture, n).await;
     server
 }
 
@@ -106,16 +104,29 @@ struct Sample {
     wall: Duration,
     cpu: Duration,
     per_object: f64,
+    /// Peak heap above what was live at the start, bytes.
+    peak_heap: usize,
+    /// Peak resident set of the process, bytes.
+    peak_rss: usize,
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Side {
-    Windlass,
-    Kube,
+/// What a kind needs to be reconciled by both controllers here.
+trait Kind:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
+impl<K> Kind for K where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
 }
 
 /// S1: from start to every object reconciled once; then how many reconciles per object.
-async fn initial_sync(side: Side, server: &ApiServer, n: usize, streaming: bool) -> Sample {
+async fn initial_sync<K: Kind>(
+    side: Side,
+    server: &ApiServer,
+    n: usize,
+    streaming: bool,
+) -> Sample {
     let counter = Counter::new();
     let c = counter.clone();
     let wc = if streaming {
@@ -123,7 +134,18 @@ async fn initial_sync(side: Side, server: &ApiServer, n: usize, streaming: bool)
     } else {
         watcher::Config::default()
     };
+    common::settle_heap().await;
+    alloc::reset_peak();
+    os::reset_peak_rss();
+    let heap0 = Snapshot::now();
     let (t0, cpu0) = (Instant::now(), cpu_now());
+    let sampled = || Sample {
+        wall: t0.elapsed(),
+        cpu: cpu_now() - cpu0,
+        per_object: 0.0,
+        peak_heap: Snapshot::now().peak_above(&heap0),
+        peak_rss: os::rss().peak,
+    };
     let settle = |sample: Sample, counter: &Counter| {
         let total = counter.count.load(Ordering::SeqCst);
         Sample {
@@ -133,24 +155,19 @@ async fn initial_sync(side: Side, server: &ApiServer, n: usize, streaming: bool)
     };
     match side {
         Side::Windlass => {
-            let controller = Controller::new(reconciler_fn(
-                move |_cm: Arc<ConfigMap>, _ctx: Context<ConfigMap>| {
+            let controller =
+                Controller::new(reconciler_fn(move |_obj: Arc<K>, _ctx: Context<K>| {
                     c.hit();
                     async { Ok::<_, kube::Error>(Action::await_change()) }
-                },
-            ))
-            .informer(InformerConfig::default().watcher(wc));
+                }))
+                .informer(InformerConfig::default().watcher(wc));
             let manager =
                 Manager::with_config(server.client(), Config::default().handle_signals(false))
                     .add(controller);
             let handle = manager.shutdown_handle();
             let task = tokio::spawn(manager.run());
             counter.wait_for(n).await;
-            let sample = Sample {
-                wall: t0.elapsed(),
-                cpu: cpu_now() - cpu0,
-                per_object: 0.0,
-            };
+            let sample = sampled();
             // Let anything still pending (duplicate triggers) run before counting.
             tokio::time::sleep(Duration::from_millis(200)).await;
             handle.shutdown();
@@ -158,14 +175,14 @@ async fn initial_sync(side: Side, server: &ApiServer, n: usize, streaming: bool)
             settle(sample, &counter)
         }
         Side::Kube => {
-            let api: Api<ConfigMap> = Api::all(server.client());
+            let api: Api<K> = Api::all(server.client());
             let stop = Arc::new(Notify::new());
             let s = stop.clone();
             let task = tokio::spawn(
                 KubeController::new(api, wc)
                     .graceful_shutdown_on(async move { s.notified().await })
                     .run(
-                        move |_cm: Arc<ConfigMap>, _ctx: Arc<()>| {
+                        move |_obj: Arc<K>, _ctx: Arc<()>| {
                             c.hit();
                             async { Ok::<_, kube::Error>(kube_controller::Action::await_change()) }
                         },
@@ -177,11 +194,7 @@ async fn initial_sync(side: Side, server: &ApiServer, n: usize, streaming: bool)
                     .for_each(|_| async {}),
             );
             counter.wait_for(n).await;
-            let sample = Sample {
-                wall: t0.elapsed(),
-                cpu: cpu_now() - cpu0,
-                per_object: 0.0,
-            };
+            let sample = sampled();
             tokio::time::sleep(Duration::from_millis(200)).await;
             stop.notify_one();
             let _ = task.await;
@@ -192,6 +205,7 @@ async fn initial_sync(side: Side, server: &ApiServer, n: usize, streaming: bool)
 
 /// S4: the drain of `n` queued keys by `workers` workers.
 async fn throughput(side: Side, server: &ApiServer, n: usize, workers: usize) -> Sample {
+    common::settle_heap().await;
     let counter = Counter::new();
     let c = counter.clone();
     match side {
@@ -217,6 +231,8 @@ async fn throughput(side: Side, server: &ApiServer, n: usize, workers: usize) ->
                 wall: end.0 - t0,
                 cpu: end.1 - cpu0,
                 per_object: 1.0,
+                peak_heap: 0,
+                peak_rss: 0,
             }
         }
         Side::Kube => {
@@ -251,6 +267,8 @@ async fn throughput(side: Side, server: &ApiServer, n: usize, workers: usize) ->
                 wall: t0.elapsed(),
                 cpu: cpu_now() - cpu0,
                 per_object: 1.0,
+                peak_heap: 0,
+                peak_rss: 0,
             };
             stop.notify_one();
             let _ = task.await;
@@ -259,72 +277,59 @@ async fn throughput(side: Side, server: &ApiServer, n: usize, workers: usize) ->
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn report(name: &str, unit: &str, pairs: &[(f64, f64)]) {
-    let ratios: Vec<f64> = pairs.iter().map(|(w, k)| w / k).collect();
-    let lo = ratios.iter().cloned().fold(f64::INFINITY, f64::min);
-    let hi = ratios.iter().cloned().fold(0.0, f64::max);
-    println!(
-        "| {name} | {:.3} {unit} | {:.3} {unit} | {:.2} ({lo:.2}–{hi:.2}) |",
-        median(pairs.iter().map(|p| p.0).collect()),
-        median(pairs.iter().map(|p| p.1).collect()),
-        median(ratios),
-    );
+/// S1 for one kind and size, both list modes, as interleaved pairs.
+async fn s1<K: Kind>(table: &mut Table, fixture: Fixture, n: usize, pairs: usize) {
+    let server = server_with(fixture, n).await;
+    let name = match fixture {
+        Fixture::Pod => "Pods",
+        Fixture::ConfigMap => "ConfigMaps",
+        Fixture::BenchApp => "BenchApps",
+    };
+    for streaming in [false, true] {
+        let label = if streaming {
+            "streaming list"
+        } else {
+            "list+watch"
+        };
+        let (mut wall, mut cpu, mut per, mut heap, mut rss) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..pairs {
+            let w = initial_sync::<K>(Side::Windlass, &server, n, streaming).await;
+            let k = initial_sync::<K>(Side::Kube, &server, n, streaming).await;
+            wall.push((w.wall.as_secs_f64(), k.wall.as_secs_f64()));
+            cpu.push((w.cpu.as_secs_f64(), k.cpu.as_secs_f64()));
+            per.push((w.per_object, k.per_object));
+            heap.push((w.peak_heap as f64 / 1e6, k.peak_heap as f64 / 1e6));
+            rss.push((w.peak_rss as f64 / 1e6, k.peak_rss as f64 / 1e6));
+        }
+        let what = format!("S1 {n} {name}, {label}");
+        table.row(&format!("{what}: wall to all reconciled"), "s", &wall);
+        table.row(&format!("{what}: CPU to all reconciled"), "s", &cpu);
+        table.row(&format!("{what}: reconciles per object"), "", &per);
+        table.row(&format!("{what}: peak heap above start"), "MB", &heap);
+        table.row(&format!("{what}: peak RSS of the process"), "MB", &rss);
+    }
 }
 
 #[tokio::main]
 async fn main() {
-    let quick = std::env::var_os("WINDLASS_BENCH_QUICK").is_some();
+    let quick = quick();
     let pairs = if quick { 1 } else { 5 };
     let sizes: &[usize] = if quick { &[500] } else { &[10_000, 50_000] };
-    println!(
-        "controller benchmarks: windlass vs kube-runtime Controller, {pairs} interleaved pairs"
+    let pods = if quick { 200 } else { 10_000 };
+    fixtures::print_sizes().await;
+    let mut table = Table::new(
+        &format!(
+            "controller benchmarks: windlass vs kube-runtime Controller, {pairs} interleaved pairs"
+        ),
+        "kube-runtime",
     );
-    println!(
-        "| scenario | windlass (median) | kube-runtime (median) | ratio windlass/kube (min–max) |"
-    );
-    println!("|---|---|---|---|");
     for &n in sizes {
-        let server = server_with(n).await;
-        for streaming in [false, true] {
-            let label = if streaming {
-                "streaming list"
-            } else {
-                "list+watch"
-            };
-            let mut wall = Vec::new();
-            let mut cpu = Vec::new();
-            let mut per = Vec::new();
-            for _ in 0..pairs {
-                let w = initial_sync(Side::Windlass, &server, n, streaming).await;
-                let k = initial_sync(Side::Kube, &server, n, streaming).await;
-                wall.push((w.wall.as_secs_f64(), k.wall.as_secs_f64()));
-                cpu.push((w.cpu.as_secs_f64(), k.cpu.as_secs_f64()));
-                per.push((w.per_object, k.per_object));
-            }
-            report(
-                &format!("S1 {n} ConfigMaps, {label}: wall to all reconciled"),
-                "s",
-                &wall,
-            );
-            report(
-                &format!("S1 {n} ConfigMaps, {label}: CPU to all reconciled"),
-                "s",
-                &cpu,
-            );
-            report(
-                &format!("S1 {n} ConfigMaps, {label}: reconciles per object"),
-                "",
-                &per,
-            );
-        }
+        s1::<ConfigMap>(&mut table, Fixture::ConfigMap, n, pairs).await;
     }
+    s1::<Pod>(&mut table, Fixture::Pod, pods, pairs).await;
     let n = if quick { 500 } else { 10_000 };
-    let server = server_with(n).await;
+    let server = server_with(Fixture::ConfigMap, n).await;
     for workers in [1, 4, 16] {
         let mut rate = Vec::new();
         let mut cpu = Vec::new();
@@ -340,12 +345,12 @@ async fn main() {
                 k.cpu.as_nanos() as f64 / n as f64,
             ));
         }
-        report(
+        table.row(
             &format!("S4 {n} queued, W={workers}: reconciles/s"),
             "k/s",
             &rate,
         );
-        report(
+        table.row(
             &format!("S4 {n} queued, W={workers}: CPU per reconcile"),
             "ns",
             &cpu,

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 
 use super::config::InformerConfig;
-use super::decoded::Decoded;
+use super::decoded::{Decoded, Stripped};
 use super::shared::{ErasedInformer, EventStream, Informer, InformerStats};
 use super::store::Store;
 
@@ -82,10 +82,13 @@ pub(crate) fn namespaced<K: Resource + 'static>() -> bool {
     TypeId::of::<K::Scope>() != TypeId::of::<ClusterResourceScope>()
 }
 
-fn api<K>(client: &Client, config: &InformerConfig) -> Api<Decoded<K>>
+/// The `Api` an informer of `K` lists and watches through, with items decoded as `T`
+/// ([`Decoded<K>`] or [`Stripped<K>`]).
+fn api<K, T>(client: &Client, config: &InformerConfig) -> Api<T>
 where
     K: Cacheable,
     K::DynamicType: Default,
+    T: Resource<DynamicType = K::DynamicType, Scope = kube::core::DynamicResourceScope>,
 {
     let dt = K::DynamicType::default();
     match &config.namespace {
@@ -158,7 +161,14 @@ impl Cache {
             let client = self.inner.client.clone();
             let cfg = config.clone();
             let source = Box::new(move || -> EventStream<K> {
-                watcher::watcher(api::<K>(&client, &cfg), cfg.watcher.clone()).boxed()
+                if cfg.strip_managed_fields {
+                    watcher::watcher(api::<K, Stripped<K>>(&client, &cfg), cfg.watcher.clone())
+                        .map_ok(|event| map_event(event, |s| s.0))
+                        .boxed()
+                } else {
+                    watcher::watcher(api::<K, Decoded<K>>(&client, &cfg), cfg.watcher.clone())
+                        .boxed()
+                }
             });
             Arc::new(Informer::new(
                 config.describe(&K::kind(&Default::default())),

@@ -54,7 +54,9 @@ impl InformerConfig {
 
     /// Whether `metadata.managedFields` is dropped from cached objects (default: true). Field
     /// ownership is rarely read by controllers and is often half of an object's size; keep it
-    /// only if your reconciler reads it.
+    /// only if your reconciler reads it. Dropped fields are skipped while decoding, so they
+    /// cost neither memory nor the time to build them (a malformed `managedFields` then no
+    /// longer makes its object malformed).
     #[must_use]
     pub fn strip_managed_fields(mut self, strip: bool) -> Self {
         self.strip_managed_fields = strip;

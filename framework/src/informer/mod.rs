@@ -6,8 +6,8 @@
 //! kube-runtime's `watcher`, with kube's default backoff, so a broken watch never ends an
 //! informer. It does not own what is done with changes: that is the controller's business.
 //!
-//! Cached objects are shared as `Arc`s, and `managedFields` is dropped from them by default
-//! (see [`InformerConfig::strip_managed_fields`]). An object that does not decode as its Rust
+//! Cached objects are shared as `Arc`s, and `managedFields` is dropped from them by default,
+//! while decoding, so it is never built (see [`InformerConfig::strip_managed_fields`]). An object that does not decode as its Rust
 //! type is counted, logged and skipped instead of failing the list or the watch.
 
 mod cache;
@@ -15,6 +15,7 @@ mod config;
 mod decoded;
 mod shared;
 mod store;
+mod strip;
 
 pub use cache::{Cache, Cacheable};
 pub(crate) use cache::{WeakCache, namespaced};

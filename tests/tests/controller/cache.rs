@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams};
 use tokio::sync::mpsc;
 use windlass::controller::{Action, Context, Controller, reconciler_fn};
-use windlass::informer::InformerConfig;
+use windlass::informer::{Cache, InformerConfig};
 use windlass::testing::{ApiServer, Verb};
 
 use super::support::{
@@ -178,4 +178,40 @@ async fn a_reconcile_can_read_another_kind_from_the_cache() {
     set_label(&cms, "app", "poke", "1").await;
     assert_eq!(next(&mut rx).await.value, "silver");
     running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn cached_objects_drop_managed_fields_unless_told_to_keep_them() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let created = create_cm(&api, "owned", "1").await;
+    assert!(
+        created.metadata.managed_fields.is_some(),
+        "the server records the creator"
+    );
+
+    let default = Cache::new(client.clone());
+    let cached = default.get::<ConfigMap>(Some("default"), "owned").await;
+    let cached = cached.expect("the object is cached");
+    assert_eq!(cached.metadata.managed_fields, None);
+    assert_eq!(data_v(&cached), "1");
+    assert_eq!(
+        cached.metadata.resource_version,
+        created.metadata.resource_version
+    );
+
+    let keeping = Cache::new(client);
+    let informer =
+        keeping.informer::<ConfigMap>(InformerConfig::default().strip_managed_fields(false));
+    keeping.start();
+    keeping.wait_synced().await;
+    let kept = informer.store().get_named(Some("default"), "owned");
+    let kept = kept.expect("the object is cached");
+    assert_eq!(
+        kept.metadata.managed_fields,
+        created.metadata.managed_fields
+    );
+    default.stop();
+    keeping.stop();
 }

@@ -112,13 +112,18 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn main() {
     let quick = std::env::var_os("WINDLASS_BENCH_QUICK").is_some();
     // More pairs narrow the median on a busy machine: `WINDLASS_BENCH_PAIRS=41`.
-    let pairs = match std::env::var("WINDLASS_BENCH_PAIRS")
-        .ok()
-        .and_then(|p| p.parse().ok())
-    {
-        Some(p) => p,
-        None if quick => 1,
-        None => 15,
+    let pairs = match std::env::var("WINDLASS_BENCH_PAIRS") {
+        Ok(p) => match p.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!(
+                    "WINDLASS_BENCH_PAIRS must be a whole number of pairs, 1 or more; got {p:?}"
+                );
+                std::process::exit(2);
+            }
+        },
+        Err(_) if quick => 1,
+        Err(_) => 15,
     };
     let n = if quick { 500 } else { 10_000 };
     let server = ApiServer::new();

@@ -31,17 +31,7 @@ impl Family {
         let metrics = samples
             .into_iter()
             .map(|(values, value)| {
-                let labels = label_names
-                    .iter()
-                    .zip(values)
-                    .map(|(name, value)| {
-                        let mut pair = LabelPair::default();
-                        pair.set_name(name.to_string());
-                        pair.set_value(value.to_string());
-                        pair
-                    })
-                    .collect();
-                let mut metric = Metric::from_label(labels);
+                let mut metric = Metric::from_label(label_pairs(label_names, &values));
                 match self.kind {
                     MetricType::COUNTER => {
                         let mut c = Counter::default();
@@ -57,11 +47,35 @@ impl Family {
                 metric
             })
             .collect();
-        let mut family = MetricFamily::default();
-        family.set_name(self.name.into());
-        family.set_help(self.help.into());
-        family.set_field_type(self.kind);
-        family.set_metric(metrics);
-        family
+        family(self.name, self.help, self.kind, metrics)
     }
+}
+
+/// The label pairs of one series: each label name with its value, in order.
+pub(crate) fn label_pairs(names: &[impl AsRef<str>], values: &[impl AsRef<str>]) -> Vec<LabelPair> {
+    names
+        .iter()
+        .zip(values)
+        .map(|(name, value)| {
+            let mut pair = LabelPair::default();
+            pair.set_name(name.as_ref().to_string());
+            pair.set_value(value.as_ref().to_string());
+            pair
+        })
+        .collect()
+}
+
+/// A family of the given name, help and type holding `metrics`.
+pub(crate) fn family(
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    metrics: Vec<Metric>,
+) -> MetricFamily {
+    let mut family = MetricFamily::default();
+    family.set_name(name.into());
+    family.set_help(help.into());
+    family.set_field_type(kind);
+    family.set_metric(metrics);
+    family
 }

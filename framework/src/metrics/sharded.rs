@@ -11,11 +11,13 @@
 //! [`ShardedVec`] is a [`Collector`] producing the families the `prometheus` types would.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::{self, Metric, MetricFamily, MetricType};
+
+use super::collect::{family, label_pairs};
 
 /// How many shards are owned by one thread each. Threads beyond these share one more shard.
 const OWNED: usize = 16;
@@ -115,30 +117,44 @@ pub(crate) trait Series: Send + Sync + 'static {
     fn fill(&self, metric: &mut Metric);
 }
 
-/// An integer counter.
-pub(crate) struct Counter {
+/// A sum kept in shards: the one cell behind [`Counter`] and [`Gauge`]. Deltas are added
+/// with wrapping arithmetic, so a gauge's negative deltas are two's-complement additions and
+/// the wrapped total read back as `i64` is the signed sum.
+struct Sum {
     shards: Box<[Chunk<AtomicU64>]>,
 }
 
-impl Counter {
+impl Sum {
     fn new() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Chunk::default()).collect(),
         }
     }
 
+    fn add(&self, delta: u64) {
+        let slot = slot();
+        add_u64(&self.shards[slot.index].0[0], delta, slot);
+    }
+
+    fn total(&self) -> u64 {
+        self.shards
+            .iter()
+            .fold(0, |sum, c| sum.wrapping_add(c.0[0].load(Ordering::Relaxed)))
+    }
+}
+
+/// An integer counter.
+pub(crate) struct Counter(Sum);
+
+impl Counter {
     /// Adds one.
     pub(crate) fn inc(&self) {
-        let slot = slot();
-        add_u64(&self.shards[slot.index].0[0], 1, slot);
+        self.0.add(1);
     }
 
     /// The total over every shard.
     pub(crate) fn get(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|c| c.0[0].load(Ordering::Relaxed))
-            .sum()
+        self.0.total()
     }
 }
 
@@ -153,29 +169,12 @@ impl Series for Counter {
 
 /// An integer gauge moved up and down (its shards may go negative; their sum cannot, when
 /// every decrement follows its increment).
-pub(crate) struct Gauge {
-    shards: Box<[Chunk<AtomicI64>]>,
-}
+pub(crate) struct Gauge(Sum);
 
 impl Gauge {
-    fn new() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| Chunk::default()).collect(),
-        }
-    }
-
     /// Adds `delta`.
     pub(crate) fn add(&self, delta: i64) {
-        let slot = slot();
-        let word = &self.shards[slot.index].0[0];
-        if slot.owned {
-            word.store(
-                word.load(Ordering::Relaxed).wrapping_add(delta),
-                Ordering::Relaxed,
-            );
-        } else {
-            word.fetch_add(delta, Ordering::Relaxed);
-        }
+        self.0.add(delta as u64);
     }
 
     /// Adds one.
@@ -190,10 +189,7 @@ impl Gauge {
 
     /// The value: the sum of the shards.
     pub(crate) fn get(&self) -> i64 {
-        self.shards
-            .iter()
-            .map(|c| c.0[0].load(Ordering::Relaxed))
-            .sum()
+        self.0.total() as i64
     }
 }
 
@@ -365,14 +361,14 @@ impl<S: Series> ShardedVec<S> {
 impl ShardedVec<Counter> {
     /// A counter family.
     pub(crate) fn counters(name: &str, help: &str, labels: &[&str]) -> Self {
-        Self::with_maker(name, help, labels, Counter::new)
+        Self::with_maker(name, help, labels, || Counter(Sum::new()))
     }
 }
 
 impl ShardedVec<Gauge> {
     /// A gauge family.
     pub(crate) fn gauges(name: &str, help: &str, labels: &[&str]) -> Self {
-        Self::with_maker(name, help, labels, Gauge::new)
+        Self::with_maker(name, help, labels, || Gauge(Sum::new()))
     }
 }
 
@@ -395,28 +391,12 @@ impl<S: Series> Collector for ShardedVec<S> {
         let metrics = series
             .iter()
             .map(|(values, s)| {
-                let labels = desc
-                    .variable_labels
-                    .iter()
-                    .zip(values)
-                    .map(|(name, value)| {
-                        let mut pair = LabelPair::default();
-                        pair.set_name(name.clone());
-                        pair.set_value(value.clone());
-                        pair
-                    })
-                    .collect();
-                let mut metric = Metric::from_label(labels);
+                let mut metric = Metric::from_label(label_pairs(&desc.variable_labels, values));
                 s.fill(&mut metric);
                 metric
             })
             .collect();
-        let mut family = MetricFamily::default();
-        family.set_name(desc.fq_name.clone());
-        family.set_help(desc.help.clone());
-        family.set_field_type(S::KIND);
-        family.set_metric(metrics);
-        vec![family]
+        vec![family(&desc.fq_name, &desc.help, S::KIND, metrics)]
     }
 }
 
@@ -483,8 +463,8 @@ mod tests {
 
     #[test]
     fn updates_from_many_threads_all_count() {
-        let counter = Arc::new(Counter::new());
-        let gauge = Arc::new(Gauge::new());
+        let counter = Arc::new(Counter(Sum::new()));
+        let gauge = Arc::new(Gauge(Sum::new()));
         let histogram = Arc::new(Histogram::new(vec![1.0, 2.0].into()));
         let threads: Vec<_> = (0..(SHARDS + 3))
             .map(|_| {

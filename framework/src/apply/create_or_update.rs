@@ -157,11 +157,7 @@ where
     F: FnOnce(&mut K) -> Result<(), BoxError>,
 {
     let name = name_of(obj)?;
-    let Some(existing) = api
-        .get_opt(&name)
-        .await
-        .map_err(api_error::<K>("reading", &name))?
-    else {
+    let Some(existing) = fetch(api, &name).await? else {
         run_mutate(obj, &name, mutate)?;
         *obj = api
             .create(&PostParams::default(), obj)
@@ -181,6 +177,13 @@ where
         .await
         .map_err(api_error::<K>("updating", &name))?;
     Ok(Operation::Updated)
+}
+
+/// The object named `name`, if it exists.
+async fn fetch<K: Object>(api: &Api<K>, name: &str) -> Result<Option<K>, WriteError> {
+    api.get_opt(name)
+        .await
+        .map_err(api_error::<K>("reading", name))
 }
 
 /// Splits an object's JSON into everything but the status, and the status.
@@ -220,11 +223,7 @@ where
     F: FnOnce(&mut K) -> Result<(), BoxError>,
 {
     let name = name_of(obj)?;
-    let Some(existing) = api
-        .get_opt(&name)
-        .await
-        .map_err(api_error::<K>("reading", &name))?
-    else {
+    let Some(existing) = fetch(api, &name).await? else {
         run_mutate(obj, &name, mutate)?;
         let (_, desired_status) = split_status(to_json(obj, &name)?);
         *obj = api

@@ -87,6 +87,27 @@ impl<'de, K: DeserializeOwned> Deserialize<'de> for Decoded<K> {
     }
 }
 
+/// The type information of a wrapper's `Resource` impl: the wrapped kind's.
+macro_rules! kind_of_inner {
+    () => {
+        fn kind(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
+            K::kind(dt)
+        }
+        fn group(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
+            K::group(dt)
+        }
+        fn version(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
+            K::version(dt)
+        }
+        fn api_version(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
+            K::api_version(dt)
+        }
+        fn plural(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
+            K::plural(dt)
+        }
+    };
+}
+
 /// A [`Decoded`] object whose `metadata.managedFields` were skipped while decoding: an
 /// informer that drops them (the default) never allocates them, which for a Pod is about half
 /// of what decoding it would otherwise build.
@@ -104,21 +125,7 @@ impl<K: Resource> Resource for Stripped<K> {
     type DynamicType = K::DynamicType;
     type Scope = kube::core::DynamicResourceScope;
 
-    fn kind(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
-        K::kind(dt)
-    }
-    fn group(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
-        K::group(dt)
-    }
-    fn version(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
-        K::version(dt)
-    }
-    fn api_version(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
-        K::api_version(dt)
-    }
-    fn plural(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
-        K::plural(dt)
-    }
+    kind_of_inner!();
     fn meta(&self) -> &ObjectMeta {
         self.0.meta()
     }
@@ -133,21 +140,7 @@ impl<K: Resource> Resource for Decoded<K> {
     type DynamicType = K::DynamicType;
     type Scope = kube::core::DynamicResourceScope;
 
-    fn kind(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
-        K::kind(dt)
-    }
-    fn group(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
-        K::group(dt)
-    }
-    fn version(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
-        K::version(dt)
-    }
-    fn api_version(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
-        K::api_version(dt)
-    }
-    fn plural(dt: &Self::DynamicType) -> std::borrow::Cow<'_, str> {
-        K::plural(dt)
-    }
+    kind_of_inner!();
     fn meta(&self) -> &ObjectMeta {
         match self {
             Decoded::Ok(k) => k.meta(),

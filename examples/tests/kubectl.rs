@@ -700,9 +700,18 @@ fn kubectl_reads_the_lease_a_leader_elector_writes() {
         "{first}"
     );
 
-    // A second later it has been renewed twice; acquireTime stays.
-    std::thread::sleep(Duration::from_millis(1200));
-    let later = get();
+    // The leader renews (every retry period, in real time: kubectl is another process), and
+    // acquireTime stays. Wait for a renewal, polling kubectl for at most 10 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let later = loop {
+        let later = get();
+        if yaml_value(&later, "renewTime").unwrap() > renewed
+            || std::time::Instant::now() > deadline
+        {
+            break later;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(yaml_value(&later, "acquireTime"), Some(acquired));
     assert!(
         yaml_value(&later, "renewTime").unwrap() > renewed,

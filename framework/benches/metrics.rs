@@ -4,19 +4,26 @@
 //! ConfigMaps, all queued at once when the cache is synced, drained by W ∈ {1, 4, 16} workers
 //! running a no-op reconcile; once with the manager's metrics on (the default: every
 //! controller-runtime and workqueue series recorded) and once with them off
-//! (`Config::metrics(None)`: the queue does not even read the clock). Process CPU time from
-//! the first reconcile to the last, per reconcile, as interleaved pairs (on, off, on, off ...)
-//! after one unmeasured warm-up pair; the table gives the medians and the median ratio with
-//! its spread.
+//! (`Config::metrics(None)`: the queue does not even read the clock). Process CPU time of the
+//! drain, per reconcile, as interleaved pairs (on, off, on, off ...) after one unmeasured
+//! warm-up pair; the table gives the medians and the median ratio with its spread. The drain
+//! is measured from a gate the first reconciles wait at, opened 50 ms after the first one
+//! arrives, so that the informer's own work after the sync is not counted.
+//!
+//! Each scenario runs on a current-thread runtime, where a drain's CPU is the work itself and
+//! the pairs agree to a few percent, and on Tokio's multi-threaded runtime, where it also
+//! depends on how the workers happen to spread over the threads (pairs vary by tens of
+//! percent, so the median needs many of them).
 //!
 //! ```sh
 //! cargo bench -p windlass --features testing --bench metrics
 //! WINDLASS_BENCH_QUICK=1 cargo bench -p windlass --features testing --bench metrics
 //! WINDLASS_BENCH_PAIRS=41 cargo bench -p windlass --features testing --bench metrics
+//! WINDLASS_BENCH_RUNTIME=current_thread cargo bench -p windlass --features testing --bench metrics
 //! ```
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -25,6 +32,10 @@ use tokio::sync::Notify;
 use windlass::controller::{Action, Context, Controller, reconciler_fn};
 use windlass::manager::{Config, Manager};
 use windlass::testing::ApiServer;
+
+/// How long a drain lets the process settle between the first reconcile and the start of the
+/// measurement.
+const SETTLE: Duration = Duration::from_millis(50);
 
 fn cpu_now() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
@@ -42,20 +53,28 @@ fn configmap(i: usize) -> ConfigMap {
     .expect("a valid ConfigMap")
 }
 
-/// Counts reconciles; remembers when the first one ran and wakes a waiter at the target.
+/// Counts reconciles and holds them at a gate until the measurement starts.
+///
+/// Workers start the moment the cache is synced, while the informer may still be freeing
+/// what it built the cache from (the list's buffers): that work is no reconcile's, and it
+/// varied the CPU of a drain by tens of percent. So the first reconciles wait at the gate;
+/// the drain opens it once the process is quiet and measures from there.
 struct Counter {
     count: AtomicUsize,
     target: usize,
     reached: Notify,
-    first: parking_lot::Mutex<Option<(Instant, Duration)>>,
+    arrived: Notify,
+    open: AtomicBool,
+    gate: Notify,
 }
 
 impl Counter {
-    fn hit(&self) {
-        {
-            let mut first = self.first.lock();
-            if first.is_none() {
-                *first = Some((Instant::now(), cpu_now()));
+    async fn hit(&self) {
+        if !self.open.load(Ordering::Acquire) {
+            let opened = self.gate.notified();
+            self.arrived.notify_one();
+            if !self.open.load(Ordering::Acquire) {
+                opened.await;
             }
         }
         if self.count.fetch_add(1, Ordering::SeqCst) + 1 == self.target {
@@ -75,13 +94,18 @@ async fn drain(
         count: AtomicUsize::new(0),
         target: n,
         reached: Notify::new(),
-        first: parking_lot::Mutex::new(None),
+        arrived: Notify::new(),
+        open: AtomicBool::new(false),
+        gate: Notify::new(),
     });
     let c = counter.clone();
     let controller = Controller::new(reconciler_fn(
         move |_cm: Arc<ConfigMap>, _ctx: Context<ConfigMap>| {
-            c.hit();
-            async { Ok::<_, kube::Error>(Action::await_change()) }
+            let c = c.clone();
+            async move {
+                c.hit().await;
+                Ok::<_, kube::Error>(Action::await_change())
+            }
         },
     ))
     .max_concurrent_reconciles(workers);
@@ -93,14 +117,21 @@ async fn drain(
     let handle = manager.shutdown_handle();
     let reached = counter.reached.notified();
     let task = tokio::spawn(manager.run());
+    tokio::time::timeout(Duration::from_secs(600), counter.arrived.notified())
+        .await
+        .expect("a first reconcile");
+    // Let the informer finish what it does after the sync (the list's buffers are freed).
+    tokio::time::sleep(SETTLE).await;
+    let start = (Instant::now(), cpu_now());
+    counter.open.store(true, Ordering::Release);
+    counter.gate.notify_waiters();
     tokio::time::timeout(Duration::from_secs(600), reached)
         .await
         .expect("the drain finishes");
     let end = (Instant::now(), cpu_now());
-    let (t0, cpu0) = counter.first.lock().expect("a first reconcile");
     handle.shutdown();
     let _ = task.await;
-    (end.0 - t0, end.1 - cpu0)
+    (end.0 - start.0, end.1 - start.1)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -108,24 +139,38 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-#[tokio::main]
-async fn main() {
-    let quick = std::env::var_os("WINDLASS_BENCH_QUICK").is_some();
-    // More pairs narrow the median on a busy machine: `WINDLASS_BENCH_PAIRS=41`.
-    let pairs = match std::env::var("WINDLASS_BENCH_PAIRS") {
-        Ok(p) => match p.parse::<usize>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!(
-                    "WINDLASS_BENCH_PAIRS must be a whole number of pairs, 1 or more; got {p:?}"
-                );
-                std::process::exit(2);
-            }
-        },
-        Err(_) if quick => 1,
-        Err(_) => 15,
-    };
-    let n = if quick { 500 } else { 10_000 };
+/// The runtimes the drains run on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    /// One thread: every task in one place, so a drain's CPU is the work itself and pairs
+    /// agree to a few percent.
+    CurrentThread,
+    /// Tokio's default multi-threaded runtime (one worker thread per core): what an operator
+    /// runs on, where a drain's CPU also depends on how the workers spread over the threads.
+    MultiThread,
+}
+
+impl Flavor {
+    fn name(self) -> &'static str {
+        match self {
+            Flavor::CurrentThread => "current_thread",
+            Flavor::MultiThread => "multi_thread",
+        }
+    }
+
+    fn runtime(self) -> tokio::runtime::Runtime {
+        match self {
+            Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+            Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+        }
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
+    }
+}
+
+/// One table row per worker count on one runtime flavor.
+async fn scenario(flavor: Flavor, n: usize, pairs: usize) {
     let server = ApiServer::new();
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     for i in 0..n {
@@ -133,11 +178,6 @@ async fn main() {
             .await
             .expect("create");
     }
-    println!("S4 metrics on vs off: {n} queued no-op reconciles, {pairs} interleaved pairs");
-    println!(
-        "| workers | CPU per reconcile, on (median) | off (median) | ratio on/off (min–max) | reconciles/s on | off |"
-    );
-    println!("|---|---|---|---|---|---|");
     for workers in [1, 4, 16] {
         // Warm-up pair, not measured.
         drain(&server, n, workers, true).await;
@@ -157,12 +197,52 @@ async fn main() {
         let lo = ratios.iter().cloned().fold(f64::INFINITY, f64::min);
         let hi = ratios.iter().cloned().fold(0.0, f64::max);
         println!(
-            "| {workers} | {:.0} ns | {:.0} ns | {:.3} ({lo:.2}–{hi:.2}) | {:.0} k/s | {:.0} k/s |",
+            "| {} | {workers} | {:.0} ns | {:.0} ns | {:.3} ({lo:.2}–{hi:.2}) | {:.0} k/s | {:.0} k/s |",
+            flavor.name(),
             median(on_cpu),
             median(off_cpu),
             median(ratios),
             median(on_rate),
             median(off_rate),
         );
+    }
+}
+
+fn main() {
+    let quick = std::env::var_os("WINDLASS_BENCH_QUICK").is_some();
+    // More pairs narrow the median on a busy machine: `WINDLASS_BENCH_PAIRS=41`.
+    let pairs = match std::env::var("WINDLASS_BENCH_PAIRS") {
+        Ok(p) => match p.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!(
+                    "WINDLASS_BENCH_PAIRS must be a whole number of pairs, 1 or more; got {p:?}"
+                );
+                std::process::exit(2);
+            }
+        },
+        Err(_) if quick => 1,
+        Err(_) => 15,
+    };
+    // `WINDLASS_BENCH_RUNTIME=current_thread` or `multi_thread` runs one flavor only.
+    let flavors = match std::env::var("WINDLASS_BENCH_RUNTIME").as_deref() {
+        Err(_) => vec![Flavor::CurrentThread, Flavor::MultiThread],
+        Ok("current_thread") => vec![Flavor::CurrentThread],
+        Ok("multi_thread") => vec![Flavor::MultiThread],
+        Ok(other) => {
+            eprintln!(
+                "WINDLASS_BENCH_RUNTIME must be current_thread or multi_thread; got {other:?}"
+            );
+            std::process::exit(2);
+        }
+    };
+    let n = if quick { 500 } else { 10_000 };
+    println!("S4 metrics on vs off: {n} queued no-op reconciles, {pairs} interleaved pairs");
+    println!(
+        "| runtime | workers | CPU per reconcile, on (median) | off (median) | ratio on/off (min–max) | reconciles/s on | off |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for flavor in flavors {
+        flavor.runtime().block_on(scenario(flavor, n, pairs));
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -60,15 +61,16 @@ struct Worker<R: Reconciler> {
 }
 
 impl<R: Reconciler> Worker<R> {
-    async fn process(&self, key: ObjectKey) {
+    /// Reconciles `key` and marks it done; returns when the queue measured it done (with
+    /// metrics on), for the worker's next [`get_at`](crate::queue::WorkQueue::get_at).
+    async fn process(&self, key: ObjectKey) -> Option<Instant> {
         let queue = &self.enqueuer.queue;
         let reason = self.enqueuer.take_reason(&key);
         let Some(obj) = self.primary.store().get(&key) else {
             // Deleted before its turn: nothing to reconcile.
             queue.forget(&key);
             self.enqueuer.reset_failures(&key);
-            queue.done(&key);
-            return;
+            return queue.done_timed(&key).map(|w| w.at);
         };
         if let Some(metrics) = &self.metrics {
             metrics.start();
@@ -165,8 +167,9 @@ impl<R: Reconciler> Worker<R> {
         // for it would cost more than the rest of the metrics together.
         let worked = queue.done_timed(&key);
         if let Some(metrics) = &self.metrics {
-            metrics.finish(worked.unwrap_or_default(), result, failure);
+            metrics.finish(worked.map_or(0.0, |w| w.seconds), result, failure);
         }
+        worked.map(|w| w.at)
     }
 
     /// Retries a failed reconcile after the object's next backoff step.
@@ -309,14 +312,17 @@ where
             let queue = queue.clone();
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
+                // When the worker's last item was done, if the queue measured it: the next
+                // item taken at once is taken at that instant (one clock read fewer).
+                let mut finished_at = None;
                 loop {
                     let key = tokio::select! {
                         biased;
                         _ = shutdown.cancelled() => break,
-                        key = queue.get() => key,
+                        key = queue.get_at(finished_at.take()) => key,
                     };
                     match key {
-                        Some(key) => worker.process(key).await,
+                        Some((key, _)) => finished_at = worker.process(key).await,
                         None => break,
                     }
                 }

@@ -223,6 +223,49 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_worker_taking_its_next_item_at_once_takes_it_when_the_last_was_done() {
+        let (queue, recorder) = recorded_queue();
+        queue.add("a");
+        queue.add("b");
+        let (a, _) = queue.get_at(None).await.unwrap();
+        advance(Duration::from_secs(2)).await;
+        let worked = queue.done_timed(&a).expect("measured, with metrics");
+        assert_eq!(worked.seconds, 2.0);
+        // The clock moves on between `done` and the next `get` (here by a whole second, so
+        // that the test can tell the readings apart): the item is taken at the `done`.
+        advance(Duration::from_secs(1)).await;
+        let (b, _) = queue.get_at(Some(worked.at)).await.unwrap();
+        advance(Duration::from_secs(4)).await;
+        queue.done(&b);
+        let recorded = recorder.0.lock();
+        assert_eq!(recorded.latencies, [0.0, 2.0]);
+        assert_eq!(recorded.work, [2.0, 5.0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_that_waits_for_its_next_item_takes_it_when_it_comes() {
+        let (queue, recorder) = recorded_queue();
+        queue.add("a");
+        let (a, _) = queue.get_at(None).await.unwrap();
+        advance(Duration::from_secs(2)).await;
+        let worked = queue.done_timed(&a).unwrap();
+        let next = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.get_at(Some(worked.at)).await }
+        });
+        tokio::task::yield_now().await;
+        advance(Duration::from_secs(3)).await;
+        queue.add("b");
+        let (b, _) = next.await.unwrap().unwrap();
+        advance(Duration::from_secs(1)).await;
+        queue.done(&b);
+        let recorded = recorder.0.lock();
+        // Taken when it came (at 5 s), not at the last `done` (2 s).
+        assert_eq!(recorded.latencies, [0.0, 0.0]);
+        assert_eq!(recorded.work, [2.0, 1.0]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn depth_is_kept_per_priority_and_follows_raises() {
         let (queue, recorder) = recorded_queue();
         queue.add_with_priority("a", Priority::LOW);

@@ -50,6 +50,15 @@ struct Slot<K> {
     in_flight_at: usize,
 }
 
+/// How long a `done` item was processed, and when `done` read the clock (with metrics on).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Worked {
+    /// Seconds from the `get` that handed the item out to its `done`.
+    pub(crate) seconds: f64,
+    /// When `done` read the clock.
+    pub(crate) at: Instant,
+}
+
 /// Stale tickets (or heap entries) are dropped once there are more than twice as many as live
 /// items, plus this slack, so that compaction is amortised over many operations.
 const COMPACT_SLACK: usize = 64;
@@ -77,9 +86,10 @@ pub(crate) struct State<K> {
     processing: usize,
     /// Slots being processed, kept only when metrics are on (for `update_unfinished_work`).
     in_flight: Vec<u32>,
-    /// The work duration the last `done` reported to the metrics, for a controller to report
-    /// as its reconcile time without reading the clock again.
-    pub(crate) last_work: Option<f64>,
+    /// The work duration the last `done` reported to the metrics and the instant it read, for
+    /// a controller to report as its reconcile time and to start its next item at without
+    /// reading the clock again.
+    pub(crate) last_work: Option<Worked>,
     /// `get` calls registered to be woken.
     pub(crate) waiters: usize,
     /// The ready time a waiting `get` sleeps until, if any does.
@@ -285,9 +295,10 @@ impl<K: Clone + Eq + Hash> State<K> {
         self.processing -= 1;
         if let Some(m) = m {
             if let Some(started_at) = entry.started_at.take() {
-                let worked = now().saturating_duration_since(started_at).as_secs_f64();
-                m.work_duration(worked);
-                self.last_work = Some(worked);
+                let at = now();
+                let seconds = at.saturating_duration_since(started_at).as_secs_f64();
+                m.work_duration(seconds);
+                self.last_work = Some(Worked { seconds, at });
             }
             let at = entry.in_flight_at;
             self.in_flight.swap_remove(at);

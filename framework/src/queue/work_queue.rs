@@ -24,7 +24,7 @@ use tokio::time::{Instant, sleep_until};
 use super::metrics::QueueMetrics;
 use super::priority::Priority;
 use super::rate_limiter::{RateLimiter, default_controller_rate_limiter};
-use super::state::{State, ready_time};
+use super::state::{State, Worked, ready_time};
 
 /// A deduplicating, fair, prioritised workqueue with delays and rate limiting: client-go's
 /// `workqueue` with controller-runtime's priorities.
@@ -207,7 +207,18 @@ where
     /// If it has to wait for a delayed item outside a Tokio runtime with the time driver
     /// enabled.
     pub async fn get_with_priority(&self) -> Option<(K, Priority)> {
+        self.get_at(None).await
+    }
+
+    /// [`get_with_priority`](Self::get_with_priority) for a worker that has just finished an
+    /// item: `finished_at` is the instant its [`done_timed`](Self::done_timed) read. If an item
+    /// is ready at once, that instant serves as the time it was taken (for the queue and work
+    /// duration metrics) instead of a second clock read a few hundred nanoseconds later; an
+    /// item the worker has to wait for reads the clock when it comes.
+    pub(crate) async fn get_at(&self, finished_at: Option<Instant>) -> Option<(K, Priority)> {
         let shared = &*self.shared;
+        let mut finished_at = finished_at;
+        let metrics = shared.metrics.as_deref();
         let mut waiter = Waiter {
             shared,
             registered: false,
@@ -215,10 +226,15 @@ where
         };
         loop {
             let mut notified = pin!(shared.ready.notified());
+            // With metrics the clock is read before taking the lock, not while holding it.
+            // Either reading is a moment before the item is taken; one that is too early to
+            // promote a delayed item just due costs nothing but a wake-up: the timer a waiting
+            // `get` claims is then already due.
+            let now = metrics.map(|_| finished_at.take().unwrap_or_else(Instant::now));
             let deadline = {
                 let mut state = shared.state.lock();
                 waiter.unregister(&mut state);
-                if let Some(item) = state.pop(Instant::now, shared.metrics.as_deref()) {
+                if let Some(item) = state.pop(|| now.unwrap_or_else(Instant::now), metrics) {
                     let wake = state.should_wake_another();
                     drop(state);
                     if wake {
@@ -254,14 +270,21 @@ where
         self.done_timed(item);
     }
 
-    /// [`done`](Self::done), returning how long the item was processed since `get` (when the
-    /// queue has metrics): a controller reports it as its reconcile time, so a reconcile costs
-    /// no clock reads beyond the queue's own.
-    pub(crate) fn done_timed(&self, item: &K) -> Option<f64> {
+    /// [`done`](Self::done), returning how long the item was processed since `get` and when
+    /// that was measured (when the queue has metrics): a controller reports it as its reconcile
+    /// time and passes the instant to [`get_at`](Self::get_at), so a reconcile costs no clock
+    /// reads beyond the queue's own.
+    pub(crate) fn done_timed(&self, item: &K) -> Option<Worked> {
         let shared = &*self.shared;
         let (wake, drained, worked) = {
+            // Read before taking the lock rather than while holding it.
+            let now = shared.metrics.as_ref().map(|_| Instant::now());
             let mut state = shared.state.lock();
-            let requeued = state.done(item, Instant::now, shared.metrics.as_deref());
+            let requeued = state.done(
+                item,
+                || now.unwrap_or_else(Instant::now),
+                shared.metrics.as_deref(),
+            );
             (
                 requeued && state.waiters > 0,
                 state.draining && state.processing() == 0,

@@ -95,6 +95,15 @@ fn slot() -> Slot {
     CLAIM.try_with(|c| c.0).unwrap_or(SHARED)
 }
 
+/// The current thread's shard, looked up once for several updates in a row.
+#[derive(Clone, Copy)]
+pub(crate) struct Here(Slot);
+
+/// The current thread's shard, for the `*_here` updates.
+pub(crate) fn here() -> Here {
+    Here(slot())
+}
+
 /// Adds to a word of a shard. Only the owner of an owned shard writes to it, so a plain load
 /// and store (no locked instruction) cannot lose an update; the shared shard needs an atomic
 /// add.
@@ -131,8 +140,7 @@ impl Sum {
         }
     }
 
-    fn add(&self, delta: u64) {
-        let slot = slot();
+    fn add(&self, delta: u64, Here(slot): Here) {
         add_u64(&self.shards[slot.index].0[0], delta, slot);
     }
 
@@ -149,7 +157,12 @@ pub(crate) struct Counter(Sum);
 impl Counter {
     /// Adds one.
     pub(crate) fn inc(&self) {
-        self.0.add(1);
+        self.inc_here(here());
+    }
+
+    /// Adds one in the shard of `here`, the current thread's.
+    pub(crate) fn inc_here(&self, here: Here) {
+        self.0.add(1, here);
     }
 
     /// The total over every shard.
@@ -174,7 +187,12 @@ pub(crate) struct Gauge(Sum);
 impl Gauge {
     /// Adds `delta`.
     pub(crate) fn add(&self, delta: i64) {
-        self.0.add(delta as u64);
+        self.add_here(delta, here());
+    }
+
+    /// Adds `delta` in the shard of `here`, the current thread's.
+    pub(crate) fn add_here(&self, delta: i64, here: Here) {
+        self.0.add(delta as u64, here);
     }
 
     /// Adds one.
@@ -183,6 +201,7 @@ impl Gauge {
     }
 
     /// Subtracts one.
+    #[cfg(test)]
     pub(crate) fn dec(&self) {
         self.add(-1);
     }
@@ -232,6 +251,11 @@ impl Histogram {
 
     /// Records one observation.
     pub(crate) fn observe(&self, value: f64) {
+        self.observe_here(value, here());
+    }
+
+    /// Records one observation in the shard of `here`, the current thread's.
+    pub(crate) fn observe_here(&self, value: f64, Here(slot): Here) {
         // Prometheus buckets are "less than or equal": the first bound not below the value (a
         // NaN lands in +Inf, as in the Go client). A linear scan, not a binary search: the
         // observations of one series cluster in a few buckets, so its branches are predicted,
@@ -241,7 +265,6 @@ impl Histogram {
             .iter()
             .position(|bound| value <= *bound)
             .unwrap_or(self.bounds.len());
-        let slot = slot();
         add_u64(self.word(slot.index, bucket), 1, slot);
         let sum = self.word(slot.index, self.bounds.len() + 1);
         let mut current = sum.load(Ordering::Relaxed);

@@ -9,9 +9,10 @@ use super::priority::Priority;
 
 /// Receives a workqueue's measurements, with client-go's workqueue metrics semantics.
 ///
-/// One implementation serves one queue; it is called with the queue's lock held, so every
-/// method must be quick (an atomic update, as Prometheus counters and gauges are) and must not
-/// call back into the queue.
+/// One implementation serves one queue. The count and depth hooks are called with the queue's
+/// lock held (so that depth changes arrive in the order they happened), the two durations just
+/// after it is released; every method must be quick (an atomic update, as Prometheus counters
+/// and gauges are) and must not call back into the queue.
 ///
 /// What counts as an *add* follows client-go: an item counts when it becomes dirty, that is when
 /// it enters the ready queue, or when it is marked to be queued again while a worker processes

@@ -90,6 +90,9 @@ pub(crate) struct State<K> {
     /// a controller to report as its reconcile time and to start its next item at without
     /// reading the clock again.
     pub(crate) last_work: Option<Worked>,
+    /// The queue latency of the item the last `pop` handed out (with metrics on), for the
+    /// caller to report once the lock is released.
+    pub(crate) last_latency: Option<f64>,
     /// `get` calls registered to be woken.
     pub(crate) waiters: usize,
     /// The ready time a waiting `get` sleeps until, if any does.
@@ -113,6 +116,7 @@ impl<K> Default for State<K> {
             processing: 0,
             in_flight: Vec::new(),
             last_work: None,
+            last_latency: None,
             waiters: 0,
             timer: None,
             shutting_down: false,
@@ -261,9 +265,11 @@ impl<K: Clone + Eq + Hash> State<K> {
         self.processing += 1;
         if let (Some(m), Some(now)) = (m, now) {
             m.depth_dec(entry.priority);
-            if let Some(added_at) = entry.added_at.take() {
-                m.queue_latency(now.saturating_duration_since(added_at).as_secs_f64());
-            }
+            // Reported by the caller once the lock is released.
+            self.last_latency = entry
+                .added_at
+                .take()
+                .map(|added_at| now.saturating_duration_since(added_at).as_secs_f64());
             entry.started_at = Some(now);
             entry.in_flight_at = self.in_flight.len();
             self.in_flight.push(slot);
@@ -293,11 +299,11 @@ impl<K: Clone + Eq + Hash> State<K> {
         }
         entry.processing = false;
         self.processing -= 1;
-        if let Some(m) = m {
+        if m.is_some() {
             if let Some(started_at) = entry.started_at.take() {
                 let at = now();
                 let seconds = at.saturating_duration_since(started_at).as_secs_f64();
-                m.work_duration(seconds);
+                // Reported by the caller once the lock is released.
                 self.last_work = Some(Worked { seconds, at });
             }
             let at = entry.in_flight_at;

@@ -236,7 +236,13 @@ where
                 waiter.unregister(&mut state);
                 if let Some(item) = state.pop(|| now.unwrap_or_else(Instant::now), metrics) {
                     let wake = state.should_wake_another();
+                    let latency = state.last_latency.take();
                     drop(state);
+                    // The durations are reported outside the lock; only the depth and count
+                    // hooks, whose order matters, run under it.
+                    if let (Some(m), Some(latency)) = (metrics, latency) {
+                        m.queue_latency(latency);
+                    }
                     if wake {
                         shared.ready.notify_one();
                     }
@@ -291,6 +297,9 @@ where
                 state.last_work.take(),
             )
         };
+        if let (Some(m), Some(worked)) = (&shared.metrics, worked) {
+            m.work_duration(worked.seconds);
+        }
         if wake {
             shared.ready.notify_one();
         }
@@ -375,6 +384,11 @@ where
     pub(crate) fn try_get_for_test(&self) -> Option<K> {
         let mut state = self.shared.state.lock();
         let popped = state.pop(Instant::now, self.shared.metrics.as_deref());
+        let latency = state.last_latency.take();
+        drop(state);
+        if let (Some(m), Some(latency)) = (&self.shared.metrics, latency) {
+            m.queue_latency(latency);
+        }
         popped.map(|(item, _)| item)
     }
 

@@ -250,10 +250,26 @@ impl Cache {
 
     /// Stops every informer's watch.
     pub fn stop(&self) {
-        self.inner.started.store(false, Ordering::SeqCst);
-        for informer in self.inner.informers.lock().values() {
-            informer.stop();
+        drop(self.stop_tasks());
+    }
+
+    /// Stops every informer's watch and waits until their tasks have ended, so nothing but
+    /// the cache's own handles keeps its contents alive.
+    pub(crate) async fn stop_and_wait(&self) {
+        for task in self.stop_tasks() {
+            // An aborted task ends with a cancellation error: that is the point.
+            let _ = task.await;
         }
+    }
+
+    fn stop_tasks(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        self.inner.started.store(false, Ordering::SeqCst);
+        self.inner
+            .informers
+            .lock()
+            .values()
+            .filter_map(|informer| informer.stop())
+            .collect()
     }
 
     /// Makes the cache at least as new as now where it may be stale: every informer whose

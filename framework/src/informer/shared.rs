@@ -168,11 +168,14 @@ where
         }
     }
 
-    /// Stops the watch task. The cache keeps its contents.
-    pub(crate) fn stop(&self) {
-        if let Some(task) = self.task.lock().take() {
+    /// Stops the watch task. The cache keeps its contents. Returns the aborted task, which
+    /// ends (dropping what it holds) once the runtime next polls it.
+    pub(crate) fn stop(&self) -> Option<JoinHandle<()>> {
+        let task = self.task.lock().take();
+        if let Some(task) = &task {
             task.abort();
         }
+        task
     }
 
     /// Whether the watch's last attempt failed, so the cache may be stale until a retry,
@@ -334,7 +337,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// What the cache needs from an informer of any kind.
 pub(crate) trait ErasedInformer: Send + Sync {
     fn start(self: Arc<Self>);
-    fn stop(&self);
+    fn stop(&self) -> Option<JoinHandle<()>>;
     fn is_failing(&self) -> bool;
     fn relist(self: Arc<Self>) -> futures::future::BoxFuture<'static, ()>;
     fn is_synced(&self) -> bool;
@@ -351,8 +354,8 @@ where
     fn start(self: Arc<Self>) {
         Informer::start(&self);
     }
-    fn stop(&self) {
-        Informer::stop(self);
+    fn stop(&self) -> Option<JoinHandle<()>> {
+        Informer::stop(self)
     }
     fn is_failing(&self) -> bool {
         Informer::is_failing(self)

@@ -39,6 +39,9 @@ use crate::metrics::Metrics;
 
 pub use healthz::Check;
 
+/// How long `run` waits, after the grace period, for the tasks it aborted to end.
+const ABORTED_TASKS_WAIT: Duration = Duration::from_secs(1);
+
 /// An error a runnable ends with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -455,6 +458,11 @@ impl Manager {
 
     /// Runs everything until shutdown.
     ///
+    /// It returns once the tasks it started have ended (waiting up to a second for those it
+    /// had to abort after the grace period) and the informers' watches have stopped, so a
+    /// manager built next, after losing the lease for instance, does not share the process
+    /// with this one's caches.
+    ///
     /// # Errors
     ///
     /// When a runnable fails, when in-flight work outlives the graceful shutdown timeout, when
@@ -555,8 +563,24 @@ impl Manager {
             None if !tasks.is_empty() => Some(ManagerError::GracePeriodExceeded(grace)),
             None => None,
         };
+        // What outlived the grace period is aborted, and `run` returns only once the aborted
+        // tasks have ended and the informers' watches are stopped: a caller that builds a new
+        // manager next (after losing the lease, say) does not hold two caches at once. The
+        // wait is bounded: a task blocking its thread ends only when it next yields.
         tasks.abort_all();
-        cache.stop();
+        let stopped = async {
+            while tasks.join_next().await.is_some() {}
+            cache.stop_and_wait().await;
+        };
+        if tokio::time::timeout(ABORTED_TASKS_WAIT, stopped)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                waited = ?ABORTED_TASKS_WAIT,
+                "some aborted tasks have not ended (blocking their thread?); returning without them"
+            );
+        }
         server.stop().await;
         match failure.or(drain_failure).or(outcome) {
             Some(e) => Err(e),

@@ -127,3 +127,42 @@ async fn a_reconcile_hanging_past_the_grace_period_fails_the_shutdown() {
     );
     assert!(!finished.load(Ordering::SeqCst));
 }
+
+/// A caller that builds a new manager once `run` returns (after losing the lease, say) must not
+/// hold two caches: when `run` returns, the informers' tasks have ended and nothing of the
+/// manager's keeps a cached object alive.
+#[tokio::test(start_paused = true)]
+async fn when_run_returns_nothing_holds_the_cached_objects() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    create_cm(&api, "held", "1").await;
+
+    let seen: Arc<parking_lot::Mutex<Option<std::sync::Weak<ConfigMap>>>> = Arc::default();
+    let reconciled = Arc::new(Notify::new());
+    let controller = Controller::new(reconciler_fn({
+        let (seen, reconciled) = (seen.clone(), reconciled.clone());
+        move |cm: Arc<ConfigMap>, _ctx: Context<ConfigMap>| {
+            *seen.lock() = Some(Arc::downgrade(&cm));
+            reconciled.notify_one();
+            async { Ok::<_, kube::Error>(Action::await_change()) }
+        }
+    }));
+    let manager = manager_with_grace(client, Duration::from_secs(30)).add(controller);
+    let handle = manager.shutdown_handle();
+    tokio::spawn(async move {
+        reconciled.notified().await;
+        handle.shutdown();
+    });
+    // Run on this task, so that nothing else gets to run between `run` returning and the check.
+    tokio::time::timeout(WAIT, manager.run())
+        .await
+        .expect("the manager stops")
+        .expect("a clean shutdown");
+
+    let cached = seen.lock().take().expect("the object was reconciled");
+    assert!(
+        cached.upgrade().is_none(),
+        "the cached ConfigMap outlived the manager's run"
+    );
+}

@@ -44,7 +44,7 @@ use windlass::testing::ApiServer;
 
 /// A small web application: an image served by some replicas behind a host name.
 // clippy's duplicated_attributes lint takes the two columns' `type = "string"` for one
-// attribute written twice; they belong to different columns.
+// attribute written twice (rust-clippy#13238); they belong to different columns.
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[windlass(

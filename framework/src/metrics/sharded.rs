@@ -95,13 +95,15 @@ fn slot() -> Slot {
     CLAIM.try_with(|c| c.0).unwrap_or(SHARED)
 }
 
-/// The current thread's shard, looked up once for several updates in a row.
+/// The current thread's shard, looked up once for several updates in a row. Not `Send`: an
+/// owned shard must only ever be written by its own thread, so a `Here` cannot be kept across
+/// an `.await` that might resume on another thread.
 #[derive(Clone, Copy)]
-pub(crate) struct Here(Slot);
+pub(crate) struct Here(Slot, std::marker::PhantomData<*const ()>);
 
 /// The current thread's shard, for the `*_here` updates.
 pub(crate) fn here() -> Here {
-    Here(slot())
+    Here(slot(), std::marker::PhantomData)
 }
 
 /// Adds to a word of a shard. Only the owner of an owned shard writes to it, so a plain load
@@ -140,7 +142,7 @@ impl Sum {
         }
     }
 
-    fn add(&self, delta: u64, Here(slot): Here) {
+    fn add(&self, delta: u64, Here(slot, _): Here) {
         add_u64(&self.shards[slot.index].0[0], delta, slot);
     }
 
@@ -255,7 +257,7 @@ impl Histogram {
     }
 
     /// Records one observation in the shard of `here`, the current thread's.
-    pub(crate) fn observe_here(&self, value: f64, Here(slot): Here) {
+    pub(crate) fn observe_here(&self, value: f64, Here(slot, _): Here) {
         // Prometheus buckets are "less than or equal": the first bound not below the value (a
         // NaN lands in +Inf, as in the Go client). A linear scan, not a binary search: the
         // observations of one series cluster in a few buckets, so its branches are predicted,

@@ -22,9 +22,9 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{conditions, wait::await_condition};
-use kube::{Client, ResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -177,7 +177,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let use_kubeconfig = std::env::args().any(|a| a == "--kubeconfig");
     let (client, _server) = if use_kubeconfig {
         info!("using the current kubeconfig context");
-        (Client::try_default().await?, None)
+        // Client-side flow control, as controller-runtime's clients have: 20 requests per
+        // second with bursts of 30, and 429 answers retried after their Retry-After.
+        let config = kube::Config::infer().await?;
+        (windlass::client::Config::default().build(config)?, None)
     } else {
         info!(
             "starting windlass's in-process test API server (pass --kubeconfig to use a cluster)"

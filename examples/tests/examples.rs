@@ -5,10 +5,11 @@
 //! promises to show. A new example must be added to `EXAMPLES`, which a test checks against the
 //! files in `examples/examples/`.
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+
+use support::run;
 
 /// Each example and a line its output must contain.
 const EXAMPLES: &[(&str, &str)] = &[
@@ -46,62 +47,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
 ];
 
-fn example_path(name: &str) -> PathBuf {
-    // This test runs as target/<profile>/deps/examples-<hash>; the examples are built into
-    // target/<profile>/examples/.
-    let exe = std::env::current_exe().expect("the test knows where it is");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
-}
-
-fn run(name: &str, args: &[&str]) -> (bool, String) {
-    let path = example_path(name);
-    assert!(
-        path.is_file(),
-        "example {name} was not built at {}",
-        path.display()
-    );
-    let child = Command::new(&path)
-        .args(args)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the example starts");
-    let id = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(120)) {
-        Ok(output) => {
-            let output = output.expect("the example finishes");
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            (output.status.success(), text)
-        }
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &id.to_string()])
-                .status();
-            panic!("example {name} did not finish within 120 s");
-        }
-    }
-}
-
 #[test]
 fn every_example_runs_to_completion_and_shows_what_it_promises() {
     for (name, expected) in EXAMPLES {
-        let (ok, output) = run(name, &[]);
+        let (ok, output) = run(name, &[], &[]);
         assert!(ok, "example {name} failed:\n{output}");
         assert!(
             output.contains(expected),
@@ -112,7 +61,7 @@ fn every_example_runs_to_completion_and_shows_what_it_promises() {
 
 #[test]
 fn the_tutorial_operator_prints_its_install() {
-    let (ok, output) = run("tutorial_8_production", &["--manifests"]);
+    let (ok, output) = run("tutorial_8_production", &["--manifests"], &[]);
     assert!(ok, "tutorial_8_production --manifests failed:\n{output}");
     for kind in [
         "kind: Namespace",

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod support;
+
 /// One running `windlass-apiserver` with its kubeconfig; killed on drop.
 struct Server {
     child: Child,
@@ -752,4 +754,26 @@ fn kubectl_reads_the_lease_a_leader_elector_writes() {
         ["replica-a became leader", "replica-a stopped leading"]
     );
     server.stop();
+}
+
+/// The quickstart's `--kubeconfig` path: the same operator, through the flow-controlled client
+/// it builds from a kubeconfig, against an API server in another process.
+#[test]
+fn the_quickstart_runs_against_the_cluster_its_kubeconfig_names() {
+    let server = Server::start("quickstart");
+    let kubeconfig = server.kubeconfig();
+    let (ok, output) = support::run(
+        "quickstart",
+        &["--kubeconfig"],
+        &[("KUBECONFIG", kubeconfig.as_os_str())],
+    );
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("using the current kubeconfig context"),
+        "{output}"
+    );
+    assert!(
+        output.contains("its deployment was garbage collected with it"),
+        "{output}"
+    );
 }

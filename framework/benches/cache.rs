@@ -18,16 +18,13 @@
 
 mod common;
 
-use std::fmt::Debug;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::Resource;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
-use serde::de::DeserializeOwned;
-use windlass::informer::{Cache, InformerConfig};
+use windlass::informer::{Cache, Cacheable, InformerConfig};
 use windlass::testing::ApiServer;
 use windlass_bench_support::alloc::{self, Snapshot};
 use windlass_bench_support::report::verbose;
@@ -71,7 +68,7 @@ async fn settle() {
 
 async fn measure<K>(side: Side, server: &ApiServer) -> Sample
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Cacheable<DynamicType = ()>,
 {
     settle().await;
     alloc::reset_peak();
@@ -124,7 +121,7 @@ where
 
 async fn scenario<K>(table: &mut Table, fixture: Fixture, n: usize, pairs: usize)
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Cacheable<DynamicType = ()>,
 {
     let empty = ApiServer::new();
     let full = ApiServer::new();

@@ -22,20 +22,17 @@
 
 mod common;
 
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::Resource;
 use kube::api::Api;
 use kube::runtime::{Controller as KubeController, controller as kube_controller, watcher};
-use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use windlass::controller::{Action, Context, Controller, reconciler_fn};
-use windlass::informer::InformerConfig;
+use windlass::informer::{Cacheable, InformerConfig};
 use windlass::manager::{Config, Manager};
 use windlass::testing::ApiServer;
 use windlass_bench_support::alloc::{self, Snapshot};
@@ -110,18 +107,8 @@ struct Sample {
     peak_rss: usize,
 }
 
-/// What a kind needs to be reconciled by both controllers here.
-trait Kind:
-    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
-{
-}
-impl<K> Kind for K where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
-{
-}
-
 /// S1: from start to every object reconciled once; then how many reconciles per object.
-async fn initial_sync<K: Kind>(
+async fn initial_sync<K: Cacheable<DynamicType = ()>>(
     side: Side,
     server: &ApiServer,
     n: usize,
@@ -278,7 +265,12 @@ async fn throughput(side: Side, server: &ApiServer, n: usize, workers: usize) ->
 }
 
 /// S1 for one kind and size, both list modes, as interleaved pairs.
-async fn s1<K: Kind>(table: &mut Table, fixture: Fixture, n: usize, pairs: usize) {
+async fn s1<K: Cacheable<DynamicType = ()>>(
+    table: &mut Table,
+    fixture: Fixture,
+    n: usize,
+    pairs: usize,
+) {
     let server = server_with(fixture, n).await;
     let name = match fixture {
         Fixture::Pod => "Pods",

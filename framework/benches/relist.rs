@@ -28,6 +28,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{Controller as KubeController, controller as kube_controller, watcher};
 use tokio::sync::Notify;
 use windlass::controller::{Action, Context, Controller, reconciler_fn};
+use windlass::informer::Cacheable;
 use windlass::manager::{Config, Manager};
 use windlass::testing::{ApiServer, TestClient, Verb};
 use windlass_bench_support::alloc::{self, Snapshot};
@@ -129,13 +130,7 @@ impl Running {
 
 fn start<K>(side: Side, client: kube::Client, counter: Arc<Counter>) -> Running
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Cacheable<DynamicType = ()>,
 {
     match side {
         Side::Windlass => {
@@ -212,13 +207,7 @@ async fn relist<K>(
     round: usize,
 ) -> Sample
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Cacheable<DynamicType = ()>,
 {
     // Let the previous controller's teardown finish before taking the baseline.
     common::settle_heap().await;
@@ -255,13 +244,7 @@ where
 
 async fn scenario<K>(table: &mut Table, fixture: Fixture, n: usize, pairs: usize)
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Cacheable<DynamicType = ()>,
 {
     let server = ApiServer::new();
     fixtures::fill(&server, fixture, n).await;

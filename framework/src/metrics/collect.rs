@@ -51,9 +51,10 @@ impl Family {
     }
 }
 
-/// The label pairs of one series: each label name with its value, in order.
+/// The label pairs of a series, sorted by label name as the Go client and the `prometheus`
+/// crate expose them.
 pub(crate) fn label_pairs(names: &[impl AsRef<str>], values: &[impl AsRef<str>]) -> Vec<LabelPair> {
-    names
+    let mut pairs: Vec<LabelPair> = names
         .iter()
         .zip(values)
         .map(|(name, value)| {
@@ -62,10 +63,11 @@ pub(crate) fn label_pairs(names: &[impl AsRef<str>], values: &[impl AsRef<str>])
             pair.set_value(value.as_ref().to_string());
             pair
         })
-        .collect()
+        .collect();
+    pairs.sort_by(|a, b| a.name().cmp(b.name()));
+    pairs
 }
 
-/// A family of the given name, help and type holding `metrics`.
 pub(crate) fn family(
     name: &str,
     help: &str,

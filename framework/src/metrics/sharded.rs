@@ -452,7 +452,7 @@ mod tests {
     fn the_exposition_is_the_prometheus_crates() {
         let bounds = [0.005, 0.01, 0.5, 1.0];
         let theirs = Registry::new();
-        let c = prometheus::IntCounterVec::new(prometheus::Opts::new("c_total", "C."), &["a", "b"])
+        let c = prometheus::IntCounterVec::new(prometheus::Opts::new("c_total", "C."), &["b", "a"])
             .unwrap();
         let g = prometheus::IntGaugeVec::new(prometheus::Opts::new("g", "G."), &["a"]).unwrap();
         let h = prometheus::HistogramVec::new(
@@ -465,7 +465,8 @@ mod tests {
         theirs.register(Box::new(h.clone())).unwrap();
 
         let ours = Registry::new();
-        let sc = ShardedVec::counters("c_total", "C.", &["a", "b"]);
+        // Labels not in alphabetical order: both expose them sorted by name.
+        let sc = ShardedVec::counters("c_total", "C.", &["b", "a"]);
         let sg = ShardedVec::gauges("g", "G.", &["a"]);
         let sh = ShardedVec::histograms("h_seconds", "H.", &["a"], &bounds);
         ours.register(Box::new(sc.clone())).unwrap();

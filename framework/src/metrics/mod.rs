@@ -72,6 +72,7 @@ use prometheus::{Encoder, IntGaugeVec, Opts, Registry, TextEncoder};
 pub(crate) use controller::{ControllerMetrics, Failure, ReconcileResult};
 pub(crate) use rest_client::RestClientMetrics;
 pub use workqueue::WorkqueueMetrics;
+pub(crate) use workqueue::{Tally, Tallying};
 
 /// The `prometheus` crate windlass records with, so an operator's own collectors are of the
 /// same version as the [`Registry`] they are registered on.

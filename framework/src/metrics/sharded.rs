@@ -120,6 +120,25 @@ fn add_u64(word: &AtomicU64, delta: u64, slot: Slot) {
     }
 }
 
+/// Adds to a word of a shard holding the bits of an `f64`, as [`add_u64`] does.
+fn add_f64(word: &AtomicU64, delta: f64, slot: Slot) {
+    let mut current = word.load(Ordering::Relaxed);
+    if slot.owned {
+        word.store(
+            (f64::from_bits(current) + delta).to_bits(),
+            Ordering::Relaxed,
+        );
+        return;
+    }
+    loop {
+        let next = (f64::from_bits(current) + delta).to_bits();
+        match word.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(actual) => current = actual,
+        }
+    }
+}
+
 /// A series kind that [`ShardedVec`] can hold.
 pub(crate) trait Series: Send + Sync + 'static {
     /// The Prometheus type of its family.
@@ -146,6 +165,11 @@ impl Sum {
         add_u64(&self.shards[slot.index].0[0], delta, slot);
     }
 
+    /// Adds to the shared shard, from a thread that owns no part of this sum.
+    fn add_shared(&self, delta: u64) {
+        add_u64(&self.shards[SHARED.index].0[0], delta, SHARED);
+    }
+
     fn total(&self) -> u64 {
         self.shards
             .iter()
@@ -165,6 +189,11 @@ impl Counter {
     /// Adds one in the shard of `here`, the current thread's.
     pub(crate) fn inc_here(&self, here: Here) {
         self.0.add(1, here);
+    }
+
+    /// Adds `n` counted elsewhere (a queue's tally).
+    pub(crate) fn add_counted(&self, n: u64) {
+        self.0.add_shared(n);
     }
 
     /// The total over every shard.
@@ -195,6 +224,11 @@ impl Gauge {
     /// Adds `delta` in the shard of `here`, the current thread's.
     pub(crate) fn add_here(&self, delta: i64, here: Here) {
         self.0.add(delta as u64, here);
+    }
+
+    /// Adds `delta` counted elsewhere (a queue's tally).
+    pub(crate) fn add_counted(&self, delta: i64) {
+        self.0.add_shared(delta as u64);
     }
 
     /// Adds one.
@@ -268,22 +302,19 @@ impl Histogram {
             .position(|bound| value <= *bound)
             .unwrap_or(self.bounds.len());
         add_u64(self.word(slot.index, bucket), 1, slot);
-        let sum = self.word(slot.index, self.bounds.len() + 1);
-        let mut current = sum.load(Ordering::Relaxed);
-        if slot.owned {
-            sum.store(
-                (f64::from_bits(current) + value).to_bits(),
-                Ordering::Relaxed,
-            );
-            return;
-        }
-        loop {
-            let next = (f64::from_bits(current) + value).to_bits();
-            match sum.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(actual) => current = actual,
+        add_f64(self.word(slot.index, self.bounds.len() + 1), value, slot);
+    }
+
+    /// Adds observations counted elsewhere (a queue's tally): `counts` per bucket, the last
+    /// one above every bound, and their `sum`.
+    pub(crate) fn add_counted(&self, counts: &[u64], sum: f64) {
+        debug_assert_eq!(counts.len(), self.bounds.len() + 1);
+        for (bucket, &n) in counts.iter().enumerate() {
+            if n > 0 {
+                add_u64(self.word(SHARED.index, bucket), n, SHARED);
             }
         }
+        add_f64(self.word(SHARED.index, self.bounds.len() + 1), sum, SHARED);
     }
 
     /// Counts per bucket (the last one above every bound), summed over the shards, and the

@@ -1,12 +1,23 @@
 //! The `workqueue_*` series: controller-runtime's workqueue metrics provider, as a
-//! [`QueueMetrics`] implementation.
+//! [`QueueMetrics`] implementation, and the tally through which a queue records into them
+//! without calling its hooks.
 //!
 //! controller-runtime labels every workqueue series with `name` and `controller` (both the
 //! controller's name) and `workqueue_depth` also with `priority`; its histograms use
 //! `prometheus.ExponentialBuckets(10e-9, 10, 12)`: 10 ns to 1000 s.
+//!
+//! A queue built with a [`WorkqueueMetrics`] does not call its per-item hooks: it keeps a
+//! [`Tally`] of its adds, depths and durations with its own state, under the lock it holds
+//! anyway, and hands the tally over to the series when they are scraped and when the queue is
+//! dropped. Recording an item is then a few additions to memory the queue is touching already,
+//! instead of five calls into the series' per-thread shards.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::{Arc, Weak};
 
+use parking_lot::Mutex;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry};
 
 use super::register;
@@ -15,20 +26,33 @@ use crate::queue::{Priority, QueueMetrics};
 
 /// `prometheus.ExponentialBuckets(10e-9, 10, 12)`, computed as Go computes it (each bound the
 /// previous one times ten), so the bounds are the same floating-point numbers.
-pub(crate) fn buckets() -> Vec<f64> {
+const BUCKETS: [f64; 12] = {
+    let mut bounds = [0.0; 12];
     let mut bound = 10e-9;
-    (0..12)
-        .map(|_| {
-            let b = bound;
-            bound *= 10.0;
-            b
-        })
-        .collect()
+    let mut i = 0;
+    while i < bounds.len() {
+        bounds[i] = bound;
+        bound *= 10.0;
+        i += 1;
+    }
+    bounds
+};
+
+/// A queue that keeps a [`Tally`] for these series, asked to hand it over before a scrape.
+pub(crate) trait Tallying: Send + Sync {
+    /// Moves the queue's tally into its series.
+    fn hand_over(&self);
 }
 
+/// The queues that keep a tally for the series of one [`Metrics`](super::Metrics).
+type Tallies = Arc<Mutex<Vec<Weak<dyn Tallying>>>>;
+
+/// Every queue's series, registered as one collector that has the queues keeping a tally hand
+/// it over before it reads them.
 ///
 /// The series recorded on every add, get and done are [sharded](super::sharded); the others
 /// are the `prometheus` crate's.
+#[derive(Clone)]
 pub(crate) struct Families {
     depth: ShardedVec<sharded::Gauge>,
     adds: ShardedVec<sharded::Counter>,
@@ -37,12 +61,13 @@ pub(crate) struct Families {
     unfinished: GaugeVec,
     longest: GaugeVec,
     retries: IntCounterVec,
+    tallies: Tallies,
 }
 
 const LABELS: &[&str] = &["name", "controller"];
 
 fn histogram(name: &str, help: &str) -> ShardedVec<sharded::Histogram> {
-    ShardedVec::histograms(name, help, LABELS, &buckets())
+    ShardedVec::histograms(name, help, LABELS, &BUCKETS)
 }
 
 impl Families {
@@ -94,17 +119,131 @@ impl Families {
                 LABELS,
             )
             .expect("a valid counter"),
+            tallies: Tallies::default(),
         }
     }
 
     pub(crate) fn register(&self, registry: &Registry) {
-        register(registry, self.depth.clone());
-        register(registry, self.adds.clone());
-        register(registry, self.queue_duration.clone());
-        register(registry, self.work_duration.clone());
-        register(registry, self.unfinished.clone());
-        register(registry, self.longest.clone());
-        register(registry, self.retries.clone());
+        register(registry, self.clone());
+    }
+
+    /// Has every live queue that keeps a tally hand it over.
+    fn hand_over_tallies(&self) {
+        let queues: Vec<_> = {
+            let mut tallies = self.tallies.lock();
+            tallies.retain(|queue| queue.strong_count() > 0);
+            tallies.iter().filter_map(Weak::upgrade).collect()
+        };
+        for queue in queues {
+            queue.hand_over();
+        }
+    }
+}
+
+impl Collector for Families {
+    fn desc(&self) -> Vec<&Desc> {
+        [
+            self.depth.desc(),
+            self.adds.desc(),
+            self.queue_duration.desc(),
+            self.work_duration.desc(),
+            self.unfinished.desc(),
+            self.longest.desc(),
+            self.retries.desc(),
+        ]
+        .concat()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.hand_over_tallies();
+        [
+            self.depth.collect(),
+            self.adds.collect(),
+            self.queue_duration.collect(),
+            self.work_duration.collect(),
+            self.unfinished.collect(),
+            self.longest.collect(),
+            self.retries.collect(),
+        ]
+        .concat()
+    }
+}
+
+/// One histogram's share of a [`Tally`]: counts per bucket of [`BUCKETS`] (the last one above
+/// them all) and the sum of what was observed.
+#[derive(Debug, Default)]
+struct Counts {
+    buckets: [u64; BUCKETS.len() + 1],
+    sum: f64,
+}
+
+impl Counts {
+    fn observe(&mut self, seconds: f64) {
+        // As the sharded histogram buckets: the first bound not below, a NaN above them all.
+        let bucket = BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[bucket] += 1;
+        self.sum += seconds;
+    }
+
+    /// Moves the counts into `series`, leaving them at zero.
+    fn hand_over(&mut self, series: &sharded::Histogram) {
+        if self.buckets.iter().any(|&n| n > 0) {
+            series.add_counted(&self.buckets, self.sum);
+            *self = Self::default();
+        }
+    }
+}
+
+/// What a queue recording into a [`WorkqueueMetrics`] measured since the series last took it:
+/// its adds, the change of its depth per priority and its two durations, counted as
+/// [`QueueMetrics`] describes. Kept with the queue's state, under its lock; see the
+/// [module](self) docs.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    adds: u64,
+    /// Depth change per priority, the two controllers use first.
+    depth: Vec<(Priority, i64)>,
+    queue_duration: Counts,
+    work_duration: Counts,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self {
+            adds: 0,
+            depth: vec![(Priority::NORMAL, 0), (Priority::LOW, 0)],
+            queue_duration: Counts::default(),
+            work_duration: Counts::default(),
+        }
+    }
+}
+
+impl Tally {
+    /// An item was added at `priority`.
+    pub(crate) fn add(&mut self, priority: Priority) {
+        self.adds += 1;
+        self.depth(priority, 1);
+    }
+
+    /// The depth at `priority` changed by `delta`.
+    pub(crate) fn depth(&mut self, priority: Priority, delta: i64) {
+        match self.depth.iter_mut().find(|(p, _)| *p == priority) {
+            Some((_, depth)) => *depth += delta,
+            None => self.depth.push((priority, delta)),
+        }
+    }
+
+    /// An item waited `seconds` between its add and the `get` that handed it out.
+    pub(crate) fn queue_latency(&mut self, seconds: f64) {
+        self.queue_duration.observe(seconds);
+    }
+
+    /// An item was processed for `seconds`.
+    pub(crate) fn work_duration(&mut self, seconds: f64) {
+        self.work_duration.observe(seconds);
     }
 }
 
@@ -114,6 +253,10 @@ impl Families {
 /// exist at zero from the moment this is made, `workqueue_depth` for the two priorities
 /// controllers use ([`Priority::NORMAL`] and [`Priority::LOW`]); other priorities appear when
 /// first used.
+///
+/// A [`WorkQueue`](crate::queue::WorkQueue) built with these series records into them through
+/// a tally of its own, handed over at each scrape, rather than through the hooks: the values
+/// scraped are the same, and recording them costs the queue less.
 pub struct WorkqueueMetrics {
     name: String,
     depth_vec: ShardedVec<sharded::Gauge>,
@@ -125,6 +268,7 @@ pub struct WorkqueueMetrics {
     unfinished: Gauge,
     longest: Gauge,
     retries: IntCounter,
+    tallies: Tallies,
 }
 
 impl std::fmt::Debug for WorkqueueMetrics {
@@ -154,6 +298,46 @@ impl WorkqueueMetrics {
             unfinished: families.unfinished.with_label_values(&labels),
             longest: families.longest.with_label_values(&labels),
             retries: families.retries.with_label_values(&labels),
+            tallies: families.tallies.clone(),
+        }
+    }
+
+    /// `metrics` as these series, if they are: a queue built with them keeps a [`Tally`].
+    pub(crate) fn downcast(metrics: &Arc<dyn QueueMetrics>) -> Option<Arc<Self>> {
+        let any: Arc<dyn Any + Send + Sync> = metrics.clone();
+        any.downcast().ok()
+    }
+
+    /// Has `queue` hand over its tally before each scrape, for as long as it lives.
+    pub(crate) fn track(&self, queue: Weak<dyn Tallying>) {
+        self.tallies.lock().push(queue);
+    }
+
+    /// Moves what `tally` counted into these series, leaving it at zero.
+    pub(crate) fn take(&self, tally: &mut Tally) {
+        if tally.adds > 0 {
+            self.adds.add_counted(std::mem::take(&mut tally.adds));
+        }
+        for (priority, depth) in &mut tally.depth {
+            // The series of a priority exists once used, as with the hooks, even at zero.
+            let series = self.depth_series(*priority);
+            if *depth != 0 {
+                series.add_counted(std::mem::take(depth));
+            }
+        }
+        tally.queue_duration.hand_over(&self.queue_duration);
+        tally.work_duration.hand_over(&self.work_duration);
+    }
+
+    fn depth_series(&self, priority: Priority) -> Arc<sharded::Gauge> {
+        match priority {
+            Priority::NORMAL => self.depth_normal.clone(),
+            Priority::LOW => self.depth_low.clone(),
+            other => self.depth_vec.with_label_values(&[
+                &self.name,
+                &self.name,
+                &other.get().to_string(),
+            ]),
         }
     }
 
@@ -161,10 +345,7 @@ impl WorkqueueMetrics {
         match priority {
             Priority::NORMAL => self.depth_normal.add(delta),
             Priority::LOW => self.depth_low.add(delta),
-            other => self
-                .depth_vec
-                .with_label_values(&[&self.name, &self.name, &other.get().to_string()])
-                .add(delta),
+            other => self.depth_series(other).add(delta),
         }
     }
 }
@@ -202,7 +383,7 @@ mod tests {
 
     #[test]
     fn buckets_run_from_ten_nanoseconds_to_a_thousand_seconds() {
-        let b = buckets();
+        let b = BUCKETS;
         assert_eq!(b.len(), 12);
         assert_eq!(b[0], 1e-8);
         assert!((b[11] - 1e3).abs() < 1e-9);
@@ -221,5 +402,143 @@ mod tests {
             families.depth.with_label_values(&["q", "q", "-100"]).get(),
             0
         );
+    }
+}
+
+#[cfg(test)]
+mod tally_tests {
+    use std::time::Duration;
+
+    use tokio::time::advance;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::queue::WorkQueue;
+
+    /// Windlass's series behind another type, so that a queue given it calls their hooks.
+    struct ViaHooks(Arc<WorkqueueMetrics>);
+
+    impl QueueMetrics for ViaHooks {
+        fn add(&self) {
+            self.0.add();
+        }
+        fn depth_inc(&self, priority: Priority) {
+            self.0.depth_inc(priority);
+        }
+        fn depth_dec(&self, priority: Priority) {
+            self.0.depth_dec(priority);
+        }
+        fn queue_latency(&self, seconds: f64) {
+            self.0.queue_latency(seconds);
+        }
+        fn work_duration(&self, seconds: f64) {
+            self.0.work_duration(seconds);
+        }
+        fn unfinished_work(&self, seconds: f64) {
+            self.0.unfinished_work(seconds);
+        }
+        fn longest_running_processor(&self, seconds: f64) {
+            self.0.longest_running_processor(seconds);
+        }
+        fn retry(&self) {
+            self.0.retry();
+        }
+    }
+
+    fn workqueue_lines(metrics: &Metrics) -> Vec<String> {
+        metrics
+            .encode()
+            .lines()
+            .filter(|l| l.starts_with("workqueue_"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Adds, raises, delays, requeues while processing; scrapes half-way; leaves `d` queued.
+    async fn work(queue: &WorkQueue<&'static str>, metrics: &Metrics) {
+        queue.add("a");
+        queue.add_with_priority("b", Priority::LOW);
+        queue.add("a");
+        advance(3 * MS).await;
+        assert_eq!(queue.get().await, Some("a"));
+        advance(MS).await;
+        queue.add("a");
+        queue.done(&"a");
+        workqueue_lines(metrics);
+        assert_eq!(queue.get().await, Some("a"));
+        advance(20 * MS).await;
+        queue.done(&"a");
+        queue.add_after("c", 5 * MS);
+        queue.add_with_priority("b", Priority::new(5));
+        advance(5 * MS).await;
+        for _ in 0..2 {
+            let item = queue.get().await.unwrap();
+            advance(MS).await;
+            queue.done(&item);
+        }
+        queue.add("d");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_queue_keeping_a_tally_is_scraped_as_one_calling_the_hooks() {
+        let (tallied, hooked) = (Metrics::new(), Metrics::new());
+        let a = WorkQueue::builder()
+            .name("q")
+            .metrics(tallied.workqueue("q"))
+            .build();
+        let b = WorkQueue::builder()
+            .name("q")
+            .metrics(Arc::new(ViaHooks(hooked.workqueue("q"))))
+            .build();
+        work(&a, &tallied).await;
+        work(&b, &hooked).await;
+
+        let lines = workqueue_lines(&tallied);
+        assert_eq!(lines, workqueue_lines(&hooked));
+        for expected in [
+            r#"workqueue_adds_total{controller="q",name="q"} 5"#,
+            r#"workqueue_depth{controller="q",name="q",priority="0"} 1"#,
+            r#"workqueue_depth{controller="q",name="q",priority="5"} 0"#,
+            r#"workqueue_queue_duration_seconds_count{controller="q",name="q"} 4"#,
+            r#"workqueue_work_duration_seconds_count{controller="q",name="q"} 4"#,
+            r#"workqueue_work_duration_seconds_bucket{controller="q",name="q",le="0.01"} 3"#,
+        ] {
+            assert!(
+                lines.iter().any(|l| l == expected),
+                "{expected} in {lines:#?}"
+            );
+        }
+        assert_eq!(
+            workqueue_lines(&tallied),
+            lines,
+            "a second scrape counts nothing twice"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_a_dropped_queue_tallied_still_counts() {
+        let metrics = Metrics::new();
+        let queue = WorkQueue::builder()
+            .name("q")
+            .metrics(metrics.workqueue("q"))
+            .build();
+        queue.add("a");
+        queue.add("b");
+        assert_eq!(queue.get().await, Some("a"));
+        queue.done(&"a");
+        drop(queue);
+        let lines = workqueue_lines(&metrics);
+        for expected in [
+            r#"workqueue_adds_total{controller="q",name="q"} 2"#,
+            r#"workqueue_depth{controller="q",name="q",priority="0"} 1"#,
+            r#"workqueue_work_duration_seconds_count{controller="q",name="q"} 1"#,
+        ] {
+            assert!(
+                lines.iter().any(|l| l == expected),
+                "{expected} in {lines:#?}"
+            );
+        }
     }
 }

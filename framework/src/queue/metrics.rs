@@ -5,6 +5,8 @@
 //! [`name`](super::WorkQueue::name) as the `name` label, as client-go's
 //! `workqueue_*` metrics have) lives with the rest of windlass's metrics.
 
+use std::any::Any;
+
 use super::priority::Priority;
 
 /// Receives a workqueue's measurements, with client-go's workqueue metrics semantics.
@@ -12,7 +14,9 @@ use super::priority::Priority;
 /// One implementation serves one queue. The count and depth hooks are called with the queue's
 /// lock held (so that depth changes arrive in the order they happened), the two durations just
 /// after it is released; every method must be quick (an atomic update, as Prometheus counters
-/// and gauges are) and must not call back into the queue.
+/// and gauges are) and must not call back into the queue. (A queue given windlass's own
+/// [`WorkqueueMetrics`](crate::metrics::WorkqueueMetrics) records into them without these
+/// hooks, for the adds, depths and durations: see there.)
 ///
 /// What counts as an *add* follows client-go: an item counts when it becomes dirty, that is when
 /// it enters the ready queue, or when it is marked to be queued again while a worker processes
@@ -46,7 +50,7 @@ use super::priority::Priority;
 /// queue.add("default/a");
 /// assert_eq!(metrics.0.load(Ordering::Relaxed), 1);
 /// ```
-pub trait QueueMetrics: Send + Sync {
+pub trait QueueMetrics: Any + Send + Sync {
     /// An item was added (client-go's `workqueue_adds_total`).
     fn add(&self);
 

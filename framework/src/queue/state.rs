@@ -12,6 +12,7 @@
 //! clone `get` returns.
 
 use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashTable, hash_table::Entry};
 use tokio::time::Instant;
@@ -19,6 +20,94 @@ use tokio::time::Instant;
 use super::delay::DelayHeap;
 use super::metrics::QueueMetrics;
 use super::priority::{Priority, ReadyQueue, Ticket};
+use crate::metrics::{Tally, WorkqueueMetrics};
+
+/// Where a queue's measurements go.
+pub(crate) enum Record {
+    /// Nowhere: the queue does not even read the clock for them.
+    Off,
+    /// To a [`QueueMetrics`]'s hooks: the counts and depths under the lock, the durations
+    /// handed to the caller to report once it is released.
+    Hooks(Arc<dyn QueueMetrics>),
+    /// Into a tally kept here, which windlass's own series take when scraped.
+    Tally {
+        tally: Box<Tally>,
+        series: Arc<WorkqueueMetrics>,
+    },
+}
+
+impl Record {
+    /// Where the measurements for `metrics` go: a tally for windlass's own series, the hooks
+    /// for any other.
+    pub(crate) fn to(metrics: Option<&Arc<dyn QueueMetrics>>) -> Self {
+        let Some(metrics) = metrics else {
+            return Record::Off;
+        };
+        match WorkqueueMetrics::downcast(metrics) {
+            Some(series) => Record::Tally {
+                tally: Box::default(),
+                series,
+            },
+            None => Record::Hooks(metrics.clone()),
+        }
+    }
+
+    fn on(&self) -> bool {
+        !matches!(self, Record::Off)
+    }
+
+    fn add(&mut self, priority: Priority) {
+        match self {
+            Record::Off => {}
+            Record::Hooks(m) => {
+                m.add();
+                m.depth_inc(priority);
+            }
+            Record::Tally { tally, .. } => tally.add(priority),
+        }
+    }
+
+    fn depth(&mut self, priority: Priority, delta: i64) {
+        match self {
+            Record::Off => {}
+            Record::Hooks(m) if delta > 0 => m.depth_inc(priority),
+            Record::Hooks(m) => m.depth_dec(priority),
+            Record::Tally { tally, .. } => tally.depth(priority, delta),
+        }
+    }
+
+    /// Records a queue latency; for hooks, returns it to be reported after the lock.
+    fn queue_latency(&mut self, seconds: f64) -> Option<f64> {
+        match self {
+            Record::Tally { tally, .. } => {
+                tally.queue_latency(seconds);
+                None
+            }
+            _ => Some(seconds),
+        }
+    }
+
+    /// Records a work duration; for hooks, returns it to be reported after the lock.
+    fn work_duration(&mut self, seconds: f64) -> Option<f64> {
+        match self {
+            Record::Tally { tally, .. } => {
+                tally.work_duration(seconds);
+                None
+            }
+            _ => Some(seconds),
+        }
+    }
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Record::Off => "Off",
+            Record::Hooks(_) => "Hooks",
+            Record::Tally { .. } => "Tally",
+        })
+    }
+}
 
 /// What remains to be done for an item, apart from the pass a worker may be making.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,13 +175,15 @@ pub(crate) struct State<K> {
     processing: usize,
     /// Slots being processed, kept only when metrics are on (for `update_unfinished_work`).
     in_flight: Vec<u32>,
-    /// The work duration the last `done` reported to the metrics and the instant it read, for
-    /// a controller to report as its reconcile time and to start its next item at without
+    record: Record,
+    /// The work duration the last `done` measured (with metrics on) and the instant it read,
+    /// for a controller to report as its reconcile time and to start its next item at without
     /// reading the clock again.
     pub(crate) last_work: Option<Worked>,
-    /// The queue latency of the item the last `pop` handed out (with metrics on), for the
-    /// caller to report once the lock is released.
-    pub(crate) last_latency: Option<f64>,
+    /// The queue latency of the item the last `pop` handed out and the work duration the last
+    /// `done` measured, for the caller to report to the hooks once the lock is released.
+    pub(crate) unreported_latency: Option<f64>,
+    pub(crate) unreported_work: Option<f64>,
     /// `get` calls registered to be woken.
     pub(crate) waiters: usize,
     /// The ready time a waiting `get` sleeps until, if any does.
@@ -115,8 +206,10 @@ impl<K> Default for State<K> {
             waiting: 0,
             processing: 0,
             in_flight: Vec::new(),
+            record: Record::Off,
             last_work: None,
-            last_latency: None,
+            unreported_latency: None,
+            unreported_work: None,
             waiters: 0,
             timer: None,
             shutting_down: false,
@@ -126,6 +219,21 @@ impl<K> Default for State<K> {
 }
 
 impl<K> State<K> {
+    /// A state recording its measurements to `record`.
+    pub(crate) fn recording(record: Record) -> Self {
+        Self {
+            record,
+            ..Self::default()
+        }
+    }
+
+    /// Moves the tally, if the queue keeps one, into its series.
+    pub(crate) fn hand_over_tally(&mut self) {
+        if let Record::Tally { tally, series } = &mut self.record {
+            series.take(tally);
+        }
+    }
+
     /// Items handed out and not yet done.
     pub(crate) fn processing(&self) -> usize {
         self.processing
@@ -176,35 +284,25 @@ impl<K> State<K> {
 
 impl<K: Clone + Eq + Hash> State<K> {
     /// Items a `get` can take now.
-    pub(crate) fn ready_len(
-        &mut self,
-        now: impl FnOnce() -> Instant,
-        m: Option<&dyn QueueMetrics>,
-    ) -> usize {
+    pub(crate) fn ready_len(&mut self, now: impl FnOnce() -> Instant) -> usize {
         if self.delayed.entries() > 0 {
-            self.promote_due(now(), m);
+            self.promote_due(now());
         }
         self.ready_len
     }
 
     /// Mark an item dirty. Returns whether it entered the ready queue (so a waiter should wake).
-    pub(crate) fn add(&mut self, key: K, priority: Priority, m: Option<&dyn QueueMetrics>) -> bool {
+    pub(crate) fn add(&mut self, key: K, priority: Priority) -> bool {
         if self.shutting_down {
             return false;
         }
         let slot = self.slot_of(key);
-        self.make_dirty(slot, priority, m, None)
+        self.make_dirty(slot, priority, None)
     }
 
     /// Make an item ready at `ready_at` unless it is ready sooner. Returns whether its ready
     /// time is earlier than the one a waiting `get` sleeps until (so a waiter should wake).
-    pub(crate) fn add_after(
-        &mut self,
-        key: K,
-        ready_at: Instant,
-        priority: Priority,
-        m: Option<&dyn QueueMetrics>,
-    ) -> bool {
+    pub(crate) fn add_after(&mut self, key: K, ready_at: Instant, priority: Priority) -> bool {
         if self.shutting_down {
             return false;
         }
@@ -212,7 +310,7 @@ impl<K: Clone + Eq + Hash> State<K> {
         let entry = &mut self.slots[slot as usize];
         match entry.pending {
             Pending::Dirty => {
-                self.raise(slot, priority, m);
+                self.raise(slot, priority);
                 return false;
             }
             Pending::Waiting(current) => {
@@ -239,17 +337,13 @@ impl<K: Clone + Eq + Hash> State<K> {
     }
 
     /// Hand out the next ready item, if any, with its priority.
-    pub(crate) fn pop(
-        &mut self,
-        now: impl FnOnce() -> Instant,
-        m: Option<&dyn QueueMetrics>,
-    ) -> Option<(K, Priority)> {
+    pub(crate) fn pop(&mut self, now: impl FnOnce() -> Instant) -> Option<(K, Priority)> {
         // The clock is read only when something needs it: a delayed item or a metric.
-        let now = (self.delayed.entries() > 0 || m.is_some()).then(now);
+        let now = (self.delayed.entries() > 0 || self.record.on()).then(now);
         if let Some(now) = now
             && self.delayed.entries() > 0
         {
-            self.promote_due(now, m);
+            self.promote_due(now);
         }
         let (slot, entry) = loop {
             let (_, ticket) = self.ready.pop()?;
@@ -263,13 +357,14 @@ impl<K: Clone + Eq + Hash> State<K> {
         entry.processing = true;
         self.ready_len -= 1;
         self.processing += 1;
-        if let (Some(m), Some(now)) = (m, now) {
-            m.depth_dec(entry.priority);
-            // Reported by the caller once the lock is released.
-            self.last_latency = entry
-                .added_at
-                .take()
-                .map(|added_at| now.saturating_duration_since(added_at).as_secs_f64());
+        if let Some(now) = now
+            && self.record.on()
+        {
+            self.record.depth(entry.priority, -1);
+            if let Some(added_at) = entry.added_at.take() {
+                let seconds = now.saturating_duration_since(added_at).as_secs_f64();
+                self.unreported_latency = self.record.queue_latency(seconds);
+            }
             entry.started_at = Some(now);
             entry.in_flight_at = self.in_flight.len();
             self.in_flight.push(slot);
@@ -278,12 +373,7 @@ impl<K: Clone + Eq + Hash> State<K> {
     }
 
     /// Finish processing an item. Returns whether it entered the ready queue again.
-    pub(crate) fn done(
-        &mut self,
-        key: &K,
-        now: impl FnOnce() -> Instant,
-        m: Option<&dyn QueueMetrics>,
-    ) -> bool {
+    pub(crate) fn done(&mut self, key: &K, now: impl FnOnce() -> Instant) -> bool {
         let hash = self.hasher.hash_one(key);
         let slots = &mut self.slots;
         let Ok(found) = self
@@ -299,11 +389,11 @@ impl<K: Clone + Eq + Hash> State<K> {
         }
         entry.processing = false;
         self.processing -= 1;
-        if m.is_some() {
+        if self.record.on() {
             if let Some(started_at) = entry.started_at.take() {
                 let at = now();
                 let seconds = at.saturating_duration_since(started_at).as_secs_f64();
-                // Reported by the caller once the lock is released.
+                self.unreported_work = self.record.work_duration(seconds);
                 self.last_work = Some(Worked { seconds, at });
             }
             let at = entry.in_flight_at;
@@ -402,17 +492,11 @@ impl<K: Clone + Eq + Hash> State<K> {
 
     /// The `Clean` or `Waiting` to `Dirty` transition, or a priority raise if already dirty.
     /// `ready_at` is when a waiting item became due (now if `None`), for the latency metric.
-    fn make_dirty(
-        &mut self,
-        slot: u32,
-        priority: Priority,
-        m: Option<&dyn QueueMetrics>,
-        ready_at: Option<Instant>,
-    ) -> bool {
+    fn make_dirty(&mut self, slot: u32, priority: Priority, ready_at: Option<Instant>) -> bool {
         let entry = &mut self.slots[slot as usize];
         match entry.pending {
             Pending::Dirty => {
-                self.raise(slot, priority, m);
+                self.raise(slot, priority);
                 return false;
             }
             Pending::Waiting(_) => {
@@ -422,9 +506,8 @@ impl<K: Clone + Eq + Hash> State<K> {
             Pending::Clean => entry.priority = priority,
         }
         entry.pending = Pending::Dirty;
-        if let Some(m) = m {
-            m.add();
-            m.depth_inc(entry.priority);
+        if self.record.on() {
+            self.record.add(entry.priority);
             entry.added_at = Some(ready_at.unwrap_or_else(Instant::now));
         }
         if entry.processing {
@@ -436,15 +519,13 @@ impl<K: Clone + Eq + Hash> State<K> {
     }
 
     /// Raise a dirty item's priority; a queued one moves to the back of its new level.
-    fn raise(&mut self, slot: u32, priority: Priority, m: Option<&dyn QueueMetrics>) {
+    fn raise(&mut self, slot: u32, priority: Priority) {
         let entry = &mut self.slots[slot as usize];
         if priority <= entry.priority {
             return;
         }
-        if let Some(m) = m {
-            m.depth_dec(entry.priority);
-            m.depth_inc(priority);
-        }
+        self.record.depth(entry.priority, -1);
+        self.record.depth(priority, 1);
         entry.priority = priority;
         if !entry.processing {
             // The old ticket goes stale; `enqueue` counts the item as ready once more.
@@ -466,14 +547,14 @@ impl<K: Clone + Eq + Hash> State<K> {
     }
 
     /// Move the waiting items whose ready time has come to the dirty state, in ready time order.
-    fn promote_due(&mut self, now: Instant, m: Option<&dyn QueueMetrics>) {
+    fn promote_due(&mut self, now: Instant) {
         while let Some(ticket) = self.delayed.pop_due(now) {
             let entry = &self.slots[ticket.slot as usize];
             if let Pending::Waiting(ready_at) = entry.pending
                 && entry.seq == ticket.seq
             {
                 let priority = entry.priority;
-                self.make_dirty(ticket.slot, priority, m, Some(ready_at));
+                self.make_dirty(ticket.slot, priority, Some(ready_at));
             }
         }
     }
@@ -501,9 +582,9 @@ mod tests {
     fn steady_state_reuses_slots_instead_of_growing() {
         let mut state = State::default();
         for key in 0..1000 {
-            assert!(state.add(key, Priority::NORMAL, None));
-            assert_eq!(state.pop(now, None), Some((key, Priority::NORMAL)));
-            assert!(!state.done(&key, now, None));
+            assert!(state.add(key, Priority::NORMAL));
+            assert_eq!(state.pop(now), Some((key, Priority::NORMAL)));
+            assert!(!state.done(&key, now));
         }
         assert_eq!(state.slots.len(), 1);
         assert_eq!(state.index.len(), 0);
@@ -513,14 +594,14 @@ mod tests {
     fn priority_raises_leave_a_bounded_number_of_stale_tickets() {
         let mut state = State::default();
         for key in 0..10 {
-            state.add(key, Priority::LOW, None);
+            state.add(key, Priority::LOW);
         }
         for level in 0..1000 {
-            state.add(level % 10, Priority::new(level), None);
+            state.add(level % 10, Priority::new(level));
         }
         assert_eq!(state.ready_len, 10);
         assert!(state.ready.tickets() <= 2 * 10 + COMPACT_SLACK + 1);
-        let mut popped: Vec<_> = std::iter::from_fn(|| state.pop(now, None))
+        let mut popped: Vec<_> = std::iter::from_fn(|| state.pop(now))
             .map(|(key, _)| key)
             .collect();
         popped.sort_unstable();
@@ -531,17 +612,17 @@ mod tests {
     fn shut_down_frees_the_slots_of_waiting_items_but_not_of_processing_ones() {
         let mut state = State::default();
         let later = now() + std::time::Duration::from_secs(60);
-        state.add("busy", Priority::NORMAL, None);
-        assert_eq!(state.pop(now, None), Some(("busy", Priority::NORMAL)));
-        state.add_after("busy", later, Priority::NORMAL, None);
-        state.add_after("idle", later, Priority::NORMAL, None);
+        state.add("busy", Priority::NORMAL);
+        assert_eq!(state.pop(now), Some(("busy", Priority::NORMAL)));
+        state.add_after("busy", later, Priority::NORMAL);
+        state.add_after("idle", later, Priority::NORMAL);
         state.shut_down();
         assert_eq!(
             state.index.len(),
             1,
             "only the item in flight is still known"
         );
-        assert!(!state.done(&"busy", now, None), "its wait was dropped");
+        assert!(!state.done(&"busy", now), "its wait was dropped");
         assert_eq!(state.index.len(), 0);
     }
 
@@ -549,11 +630,11 @@ mod tests {
     fn finishing_items_allocates_nothing() {
         let mut state = State::default();
         for i in 0..1000 {
-            state.add(i, Priority::NORMAL, None);
+            state.add(i, Priority::NORMAL);
         }
         let capacity = state.free.capacity();
-        while let Some((key, _)) = state.pop(now, None) {
-            assert!(!state.done(&key, now, None));
+        while let Some((key, _)) = state.pop(now) {
+            assert!(!state.done(&key, now));
         }
         assert_eq!(state.free.len(), 1000, "every slot is free again");
         assert_eq!(

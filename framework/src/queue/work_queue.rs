@@ -14,7 +14,7 @@
 use std::fmt;
 use std::hash::Hash;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -24,7 +24,8 @@ use tokio::time::{Instant, sleep_until};
 use super::metrics::QueueMetrics;
 use super::priority::Priority;
 use super::rate_limiter::{RateLimiter, default_controller_rate_limiter};
-use super::state::{State, Worked, ready_time};
+use super::state::{Record, State, Worked, ready_time};
+use crate::metrics::Tallying;
 
 /// A deduplicating, fair, prioritised workqueue with delays and rate limiting: client-go's
 /// `workqueue` with controller-runtime's priorities.
@@ -71,6 +72,19 @@ struct Shared<K> {
     drained: Notify,
     rate_limiter: Arc<dyn RateLimiter<K>>,
     metrics: Option<Arc<dyn QueueMetrics>>,
+}
+
+impl<K: Send + Sync> Tallying for Shared<K> {
+    fn hand_over(&self) {
+        self.state.lock().hand_over_tally();
+    }
+}
+
+impl<K> Drop for Shared<K> {
+    /// What the queue tallied since the last scrape still counts.
+    fn drop(&mut self) {
+        self.state.get_mut().hand_over_tally();
+    }
 }
 
 impl<K> Clone for WorkQueue<K> {
@@ -120,7 +134,7 @@ where
         let shared = &*self.shared;
         let wake = {
             let mut state = shared.state.lock();
-            state.add(item, priority, shared.metrics.as_deref()) && state.waiters > 0
+            state.add(item, priority) && state.waiters > 0
         };
         if wake {
             shared.ready.notify_one();
@@ -146,8 +160,7 @@ where
         let ready_at = ready_time(Instant::now(), delay);
         let wake = {
             let mut state = shared.state.lock();
-            state.add_after(item, ready_at, priority, shared.metrics.as_deref())
-                && state.waiters > 0
+            state.add_after(item, ready_at, priority) && state.waiters > 0
         };
         if wake {
             shared.ready.notify_one();
@@ -234,11 +247,11 @@ where
             let deadline = {
                 let mut state = shared.state.lock();
                 waiter.unregister(&mut state);
-                if let Some(item) = state.pop(|| now.unwrap_or_else(Instant::now), metrics) {
+                if let Some(item) = state.pop(|| now.unwrap_or_else(Instant::now)) {
                     let wake = state.should_wake_another();
-                    let latency = state.last_latency.take();
+                    let latency = state.unreported_latency.take();
                     drop(state);
-                    // The durations are reported outside the lock; only the depth and count
+                    // Hooks get the durations outside the lock; only the depth and count
                     // hooks, whose order matters, run under it.
                     if let (Some(m), Some(latency)) = (metrics, latency) {
                         m.queue_latency(latency);
@@ -282,23 +295,20 @@ where
     /// reads beyond the queue's own.
     pub(crate) fn done_timed(&self, item: &K) -> Option<Worked> {
         let shared = &*self.shared;
-        let (wake, drained, worked) = {
+        let (wake, drained, worked, unreported) = {
             // Read before taking the lock rather than while holding it.
             let now = shared.metrics.as_ref().map(|_| Instant::now());
             let mut state = shared.state.lock();
-            let requeued = state.done(
-                item,
-                || now.unwrap_or_else(Instant::now),
-                shared.metrics.as_deref(),
-            );
+            let requeued = state.done(item, || now.unwrap_or_else(Instant::now));
             (
                 requeued && state.waiters > 0,
                 state.draining && state.processing() == 0,
                 state.last_work.take(),
+                state.unreported_work.take(),
             )
         };
-        if let (Some(m), Some(worked)) = (&shared.metrics, worked) {
-            m.work_duration(worked.seconds);
+        if let (Some(m), Some(seconds)) = (&shared.metrics, unreported) {
+            m.work_duration(seconds);
         }
         if wake {
             shared.ready.notify_one();
@@ -312,10 +322,7 @@ where
     /// Items ready to be handed out; items being processed or waiting for a ready time are not
     /// counted.
     pub fn len(&self) -> usize {
-        self.shared
-            .state
-            .lock()
-            .ready_len(Instant::now, self.shared.metrics.as_deref())
+        self.shared.state.lock().ready_len(Instant::now)
     }
 
     /// Whether no item is ready to be handed out.
@@ -383,8 +390,8 @@ where
     #[cfg(test)]
     pub(crate) fn try_get_for_test(&self) -> Option<K> {
         let mut state = self.shared.state.lock();
-        let popped = state.pop(Instant::now, self.shared.metrics.as_deref());
-        let latency = state.last_latency.take();
+        let popped = state.pop(Instant::now);
+        let latency = state.unreported_latency.take();
         drop(state);
         if let (Some(m), Some(latency)) = (&self.shared.metrics, latency) {
             m.queue_latency(latency);
@@ -506,6 +513,10 @@ where
 
     /// Where the queue reports its metrics. Defaults to none: the queue then does not even read
     /// the clock for them.
+    ///
+    /// Given windlass's own [`WorkqueueMetrics`](crate::metrics::WorkqueueMetrics), the queue
+    /// keeps its adds, depths and durations itself and hands them to those series when they
+    /// are scraped, instead of calling the hooks for each item.
     pub fn metrics(mut self, metrics: Arc<dyn QueueMetrics>) -> Self {
         self.metrics = Some(metrics);
         self
@@ -516,16 +527,24 @@ where
         let rate_limiter = self
             .rate_limiter
             .unwrap_or_else(|| Arc::new(default_controller_rate_limiter()));
-        WorkQueue {
-            shared: Arc::new(Shared {
-                name: self.name,
-                state: Mutex::new(State::default()),
-                ready: Notify::new(),
-                drained: Notify::new(),
-                rate_limiter,
-                metrics: self.metrics,
-            }),
+        let record = Record::to(self.metrics.as_ref());
+        let series = match &record {
+            Record::Tally { series, .. } => Some(series.clone()),
+            _ => None,
+        };
+        let shared = Arc::new(Shared {
+            name: self.name,
+            state: Mutex::new(State::recording(record)),
+            ready: Notify::new(),
+            drained: Notify::new(),
+            rate_limiter,
+            metrics: self.metrics,
+        });
+        if let Some(series) = series {
+            let queue: Weak<dyn Tallying> = Arc::downgrade(&shared) as Weak<Shared<K>>;
+            series.track(queue);
         }
+        WorkQueue { shared }
     }
 }
 

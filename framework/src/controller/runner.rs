@@ -72,9 +72,6 @@ impl<R: Reconciler> Worker<R> {
             self.enqueuer.reset_failures(&key);
             return queue.done_timed(&key).map(|w| w.at);
         };
-        if let Some(metrics) = &self.metrics {
-            metrics.start();
-        }
         let attempt = self.enqueuer.failures(&key) + 1;
         let ctx = Context::new(self.shared.clone(), reason, attempt);
         let span = tracing::info_span!(
@@ -257,7 +254,7 @@ where
         let queue: WorkQueue<ObjectKey> = queue.build();
         let controller_metrics = metrics
             .as_ref()
-            .map(|m| m.controller(&self.name, self.max_concurrent));
+            .map(|m| m.controller(&self.name, self.max_concurrent, queue.in_flight()));
         let enqueuer = Arc::new(Enqueuer::new(queue.clone()));
         let primary = cache.informer::<R::Object>(self.informer.clone());
         let waiters: Vec<_> = self

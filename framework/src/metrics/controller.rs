@@ -1,12 +1,17 @@
 //! The `controller_runtime_*` series, with controller-runtime's names, help texts, labels and
 //! buckets, and the per-controller handle the controller's workers record into.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
+use parking_lot::Mutex;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{MetricFamily, MetricType};
 use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
+use super::collect::Family;
 use super::register;
 use super::sharded::{self, ShardedVec};
+use crate::queue::InFlight;
 
 /// controller-runtime's `controller_runtime_reconcile_time_seconds` buckets: 5 ms to 60 s,
 /// finer where reconciles usually fall.
@@ -18,9 +23,10 @@ pub(crate) const RECONCILE_TIME_BUCKETS: &[f64] = &[
 
 /// The families, shared by every controller of one registry.
 ///
-/// The series every reconcile records (results, time, active workers) are
-/// [sharded](super::sharded) so that workers on different threads do not contend; the
-/// others, recorded on failures or once, are the `prometheus` crate's.
+/// The series every reconcile records (results, time) are [sharded](super::sharded) so that
+/// workers on different threads do not contend; the active workers are read from the
+/// controllers' queues when scraped; the others, recorded on failures or once, are the
+/// `prometheus` crate's.
 pub(crate) struct Families {
     total: ShardedVec<sharded::Counter>,
     errors: IntCounterVec,
@@ -29,7 +35,7 @@ pub(crate) struct Families {
     timeouts: IntCounterVec,
     time: ShardedVec<sharded::Histogram>,
     max_concurrent: IntGaugeVec,
-    active: ShardedVec<sharded::Gauge>,
+    active: ActiveWorkers,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -78,11 +84,7 @@ impl Families {
                 "controller_runtime_max_concurrent_reconciles",
                 "Maximum number of concurrent reconciles per controller",
             ),
-            active: ShardedVec::gauges(
-                "controller_runtime_active_workers",
-                "Number of currently used workers per controller",
-                &["controller"],
-            ),
+            active: ActiveWorkers::new(),
         }
     }
 
@@ -99,6 +101,67 @@ impl Families {
 }
 
 /// How a reconcile ended, as `controller_runtime_reconcile_total`'s `result` label counts it.
+const ACTIVE: Family = Family {
+    name: "controller_runtime_active_workers",
+    help: "Number of currently used workers per controller",
+    kind: MetricType::GAUGE,
+};
+
+/// `controller_runtime_active_workers`, read at each scrape from the controllers' queues: a
+/// worker is active from the `get` that hands it an item to the `done` that ends it, as in
+/// controller-runtime, which counts a worker up after `Get` and down just before `Done`. Reading
+/// it costs the reconciles nothing.
+#[derive(Clone)]
+struct ActiveWorkers {
+    desc: Arc<Desc>,
+    /// Each controller's name and queue; a dropped queue's series stays, at zero.
+    queues: Arc<Mutex<Vec<ControllerQueue>>>,
+}
+
+/// A controller's name and its queue.
+type ControllerQueue = (String, Weak<dyn InFlight>);
+
+impl ActiveWorkers {
+    fn new() -> Self {
+        Self {
+            desc: Arc::new(ACTIVE.desc(&["controller"])),
+            queues: Arc::default(),
+        }
+    }
+
+    fn add(&self, controller: &str, queue: Weak<dyn InFlight>) {
+        self.queues.lock().push((controller.to_string(), queue));
+    }
+}
+
+impl Collector for ActiveWorkers {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let queues: Vec<_> = self
+            .queues
+            .lock()
+            .iter()
+            .map(|(name, queue)| (name.clone(), queue.upgrade()))
+            .collect();
+        // One series per controller name, summing the queues of any that share it.
+        let mut active: Vec<(String, usize)> = Vec::new();
+        for (name, queue) in queues {
+            let n = queue.map_or(0, |q| q.in_flight());
+            match active.iter_mut().find(|(c, _)| *c == name) {
+                Some((_, total)) => *total += n,
+                None => active.push((name, n)),
+            }
+        }
+        vec![ACTIVE.collect(
+            &["controller"],
+            active.iter().map(|(c, n)| (vec![c.as_str()], *n as f64)),
+        )]
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReconcileResult {
     /// Succeeded and waits for the next change.
@@ -136,13 +199,18 @@ pub(crate) struct ControllerMetrics {
     panics: IntCounter,
     timeouts: IntCounter,
     time: Arc<sharded::Histogram>,
-    active: Arc<sharded::Gauge>,
 }
 
 impl ControllerMetrics {
     /// Resolving a label set creates its series at zero: that is the pre-initialisation
     /// controller-runtime does when a controller starts.
-    pub(crate) fn new(families: &Families, name: &str, max_concurrent: usize) -> Self {
+    /// The series of the controller `name`, whose workers take their items from `queue`.
+    pub(crate) fn new(
+        families: &Families,
+        name: &str,
+        max_concurrent: usize,
+        queue: Weak<dyn InFlight>,
+    ) -> Self {
         let result = |r: &str| families.total.with_label_values(&[name, r]);
         let metrics = Self {
             success: result("success"),
@@ -154,8 +222,8 @@ impl ControllerMetrics {
             panics: families.panics.with_label_values(&[name]),
             timeouts: families.timeouts.with_label_values(&[name]),
             time: families.time.with_label_values(&[name]),
-            active: families.active.with_label_values(&[name]),
         };
+        families.active.add(name, queue);
         families
             .max_concurrent
             .with_label_values(&[name])
@@ -163,16 +231,10 @@ impl ControllerMetrics {
         metrics
     }
 
-    /// A worker started a reconcile.
-    pub(crate) fn start(&self) {
-        self.active.inc();
-    }
-
     /// A reconcile ended after `seconds`: its result, and which kind of failure it was.
     pub(crate) fn finish(&self, seconds: f64, result: ReconcileResult, failure: Failure) {
-        // One shard lookup for the three updates every reconcile makes.
+        // One shard lookup for the two updates every reconcile makes.
         let here = sharded::here();
-        self.active.add_here(-1, here);
         self.time.observe_here(seconds, here);
         match result {
             ReconcileResult::Success => self.success.inc_here(here),
@@ -210,19 +272,59 @@ pub(crate) enum Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
+    use crate::queue::WorkQueue;
 
     #[test]
     fn a_panic_counts_as_an_error_and_a_panic() {
         let families = Families::new();
-        let m = ControllerMetrics::new(&families, "c", 2);
-        m.start();
+        let queue = WorkQueue::<&str>::new("c");
+        let m = ControllerMetrics::new(&families, "c", 2, queue.in_flight());
         m.finish(0.001, ReconcileResult::Error, Failure::Panic);
         assert_eq!(m.error.get(), 1);
         assert_eq!(m.errors.get(), 1);
         assert_eq!(m.panics.get(), 1);
         assert_eq!(m.terminal.get(), 0);
-        assert_eq!(m.active.get(), 0);
         assert_eq!(m.time.sample_count(), 1);
+    }
+
+    fn active_line(metrics: &Metrics) -> Option<String> {
+        metrics
+            .encode()
+            .lines()
+            .find(|l| l.starts_with("controller_runtime_active_workers{"))
+            .map(str::to_string)
+    }
+
+    #[tokio::test]
+    async fn active_workers_are_the_items_taken_from_the_queue_and_not_done() {
+        let metrics = Metrics::new();
+        let queue = WorkQueue::new("c");
+        let _m = metrics.controller("c", 4, queue.in_flight());
+        let active = |n: u32| {
+            Some(format!(
+                r#"controller_runtime_active_workers{{controller="c"}} {n}"#
+            ))
+        };
+        assert_eq!(active_line(&metrics), active(0), "at zero from the start");
+        for key in ["a", "b", "c"] {
+            queue.add(key);
+        }
+        let (a, b) = (queue.get().await.unwrap(), queue.get().await.unwrap());
+        assert_eq!(
+            active_line(&metrics),
+            active(2),
+            "the third item still waits"
+        );
+        queue.done(&a);
+        assert_eq!(active_line(&metrics), active(1));
+        queue.done(&b);
+        drop(queue);
+        assert_eq!(
+            active_line(&metrics),
+            active(0),
+            "the series outlives its queue"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! | `controller_runtime_reconcile_timeouts_total` | counter | `controller` | reconciles cut off by the controller's timeout |
 //! | `controller_runtime_reconcile_time_seconds` | histogram | `controller` | every reconcile, with controller-runtime's 40 buckets from 5 ms to 60 s |
 //! | `controller_runtime_max_concurrent_reconciles` | gauge | `controller` | set at start |
-//! | `controller_runtime_active_workers` | gauge | `controller` | workers in a reconcile now |
+//! | `controller_runtime_active_workers` | gauge | `controller` | workers holding an item from the queue (between `get` and `done`), read from the queue at each scrape |
 //! | `workqueue_depth` | gauge | `name`, `controller`, `priority` | items waiting, per priority (`0`, and `-100` for the start-up pass) |
 //! | `workqueue_adds_total` | counter | `name`, `controller` | adds, with client-go's counting |
 //! | `workqueue_retries_total` | counter | `name`, `controller` | rate-limited re-adds |
@@ -202,8 +202,13 @@ impl Metrics {
     }
 
     /// A controller's series, created at zero (with `max_concurrent_reconciles` set).
-    pub(crate) fn controller(&self, name: &str, max_concurrent: usize) -> ControllerMetrics {
-        ControllerMetrics::new(&self.inner.controller, name, max_concurrent)
+    pub(crate) fn controller(
+        &self,
+        name: &str,
+        max_concurrent: usize,
+        queue: std::sync::Weak<dyn crate::queue::InFlight>,
+    ) -> ControllerMetrics {
+        ControllerMetrics::new(&self.inner.controller, name, max_concurrent, queue)
     }
 
     /// The series the client's flow-control layer records.

@@ -232,6 +232,7 @@ impl Gauge {
     }
 
     /// Adds one.
+    #[cfg(test)]
     pub(crate) fn inc(&self) {
         self.add(1);
     }

@@ -74,6 +74,18 @@ struct Shared<K> {
     metrics: Option<Arc<dyn QueueMetrics>>,
 }
 
+/// A queue's count of items handed out by `get` and not yet `done`, read by a series at
+/// scrape time.
+pub(crate) trait InFlight: Send + Sync {
+    fn in_flight(&self) -> usize;
+}
+
+impl<K: Send + Sync> InFlight for Shared<K> {
+    fn in_flight(&self) -> usize {
+        self.state.lock().processing()
+    }
+}
+
 impl<K: Send + Sync> Tallying for Shared<K> {
     fn hand_over(&self) {
         self.state.lock().hand_over_tally();
@@ -371,6 +383,11 @@ where
     /// [`shut_down_with_drain`](Self::shut_down_with_drain) has been called.
     pub fn is_shutting_down(&self) -> bool {
         self.shared.state.lock().shutting_down
+    }
+
+    /// This queue's count of items in flight, for as long as the queue lives.
+    pub(crate) fn in_flight(&self) -> Weak<dyn InFlight> {
+        Arc::downgrade(&self.shared) as Weak<Shared<K>>
     }
 
     /// Reports the unfinished work and longest-running processor metrics, computed from the

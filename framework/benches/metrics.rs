@@ -15,6 +15,11 @@
 //! depends on how the workers happen to spread over the threads (pairs vary by tens of
 //! percent, so the median needs many of them).
 //!
+//! A second table isolates the queue: two threads each taking an item from one queue, marking
+//! it done and adding it back, with windlass's workqueue metrics on and off; process CPU per
+//! item over interleaved rounds. It measures what the queue's metrics cost where workers
+//! contend for the queue, the case the drains spread over both threads fall in.
+//!
 //! ```sh
 //! cargo bench -p windlass --features testing --bench metrics
 //! WINDLASS_BENCH_QUICK=1 cargo bench -p windlass --features testing --bench metrics
@@ -26,11 +31,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use tokio::sync::Notify;
 use windlass::controller::{Action, Context, Controller, reconciler_fn};
 use windlass::manager::{Config, Manager};
+use windlass::metrics::Metrics;
+use windlass::queue::WorkQueue;
 use windlass::testing::ApiServer;
 
 /// How long a drain lets the process settle between the first reconcile and the start of the
@@ -271,6 +279,79 @@ async fn scenario(flavor: Flavor, n: usize, pairs: usize) -> Vec<String> {
     modes
 }
 
+/// Process CPU per item of `threads` threads each taking an item from `queue`, marking it done
+/// and adding it back, `rounds` times.
+fn churn(queue: &WorkQueue<u32>, threads: usize, rounds: usize) -> f64 {
+    let start = cpu_now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for _ in 0..rounds {
+                    // Items are always ready: the queue holds more than the threads take.
+                    let item = queue
+                        .get()
+                        .now_or_never()
+                        .flatten()
+                        .expect("an item is ready");
+                    queue.done(&item);
+                    queue.add(item);
+                }
+            });
+        }
+    });
+    (cpu_now() - start).as_nanos() as f64 / (threads * rounds) as f64
+}
+
+/// The queue alone, metrics on vs off, on one thread and with two contending: one table row
+/// each.
+fn queue_alone(quick: bool) {
+    let (samples, rounds) = if quick { (3, 10_000) } else { (31, 200_000) };
+    let metrics = Metrics::new();
+    let queue = |on: bool| {
+        let builder = WorkQueue::builder().name(if on { "on" } else { "off" });
+        let builder = if on {
+            builder.metrics(metrics.workqueue("on"))
+        } else {
+            builder
+        };
+        let queue: WorkQueue<u32> = builder.build();
+        for item in 0..10_000 {
+            queue.add(item);
+        }
+        queue
+    };
+    let (on, off) = (queue(true), queue(false));
+    println!();
+    println!(
+        "The queue alone: 10 000 items, each thread taking one, marking it done and adding it back, {samples} interleaved pairs of {rounds} per thread"
+    );
+    println!("| threads | CPU per item, on (median) | off (median) | ratio on/off (min–max) |");
+    println!("|---|---|---|---|");
+    for threads in [1, 2] {
+        let (mut on_ns, mut off_ns, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for pair in 0..samples {
+            let (a, b) = if pair % 2 == 0 {
+                let a = churn(&on, threads, rounds);
+                (a, churn(&off, threads, rounds))
+            } else {
+                let b = churn(&off, threads, rounds);
+                (churn(&on, threads, rounds), b)
+            };
+            on_ns.push(a);
+            off_ns.push(b);
+            ratios.push(a / b);
+        }
+        let lo = ratios.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = ratios.iter().cloned().fold(0.0, f64::max);
+        println!(
+            "| {threads} | {:.0} ns | {:.0} ns | {:.3} ({lo:.2}–{hi:.2}) |",
+            median(on_ns),
+            median(off_ns),
+            median(ratios),
+        );
+    }
+}
+
 fn main() {
     let quick = std::env::var_os("WINDLASS_BENCH_QUICK").is_some();
     // More pairs narrow the median on a busy machine: `WINDLASS_BENCH_PAIRS=41`.
@@ -320,4 +401,5 @@ fn main() {
             println!("{row}");
         }
     }
+    queue_alone(quick);
 }

@@ -130,7 +130,11 @@ impl ActiveWorkers {
     }
 
     fn add(&self, controller: &str, queue: Weak<dyn InFlight>) {
-        self.queues.lock().push((controller.to_string(), queue));
+        let mut queues = self.queues.lock();
+        // A controller started again (after a lost lease, say) takes over its series: the
+        // dropped queues of its name go, so that restarts do not pile them up.
+        queues.retain(|(name, q)| name != controller || q.strong_count() > 0);
+        queues.push((controller.to_string(), queue));
     }
 }
 
@@ -325,6 +329,18 @@ mod tests {
             active(0),
             "the series outlives its queue"
         );
+    }
+
+    #[test]
+    fn a_controller_started_again_replaces_its_dropped_queue() {
+        let families = Families::new();
+        for _ in 0..3 {
+            let queue = WorkQueue::<&str>::new("c");
+            let _m = ControllerMetrics::new(&families, "c", 1, queue.in_flight());
+        }
+        let other = WorkQueue::<&str>::new("d");
+        let _d = ControllerMetrics::new(&families, "d", 1, other.in_flight());
+        assert_eq!(families.active.queues.lock().len(), 2, "one entry per name");
     }
 
     #[test]

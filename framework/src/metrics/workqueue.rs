@@ -310,7 +310,10 @@ impl WorkqueueMetrics {
 
     /// Has `queue` hand over its tally before each scrape, for as long as it lives.
     pub(crate) fn track(&self, queue: Weak<dyn Tallying>) {
-        self.tallies.lock().push(queue);
+        let mut tallies = self.tallies.lock();
+        // Dropped queues handed their tallies over already; without scrapes they would pile up.
+        tallies.retain(|queue| queue.strong_count() > 0);
+        tallies.push(queue);
     }
 
     /// Moves what `tally` counted into these series, leaving it at zero.
@@ -515,6 +518,25 @@ mod tally_tests {
             lines,
             "a second scrape counts nothing twice"
         );
+    }
+
+    #[test]
+    fn dropped_queues_are_not_kept_without_scrapes() {
+        let metrics = Metrics::new();
+        for _ in 0..3 {
+            let queue: WorkQueue<&str> = WorkQueue::builder()
+                .name("q")
+                .metrics(metrics.workqueue("q"))
+                .build();
+            queue.add("a");
+        }
+        let series = metrics.workqueue("q");
+        assert_eq!(series.tallies.lock().len(), 1, "only the last queue's");
+        assert!(
+            workqueue_lines(&metrics)
+                .contains(&r#"workqueue_adds_total{controller="q",name="q"} 3"#.to_string())
+        );
+        assert_eq!(series.tallies.lock().len(), 0, "a scrape forgets it too");
     }
 
     #[tokio::test(start_paused = true)]

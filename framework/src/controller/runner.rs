@@ -254,7 +254,7 @@ where
         let queue: WorkQueue<ObjectKey> = queue.build();
         let controller_metrics = metrics
             .as_ref()
-            .map(|m| m.controller(&self.name, self.max_concurrent, queue.in_flight()));
+            .map(|m| m.controller(&self.name, self.max_concurrent, queue.scraped()));
         let enqueuer = Arc::new(Enqueuer::new(queue.clone()));
         let primary = cache.informer::<R::Object>(self.informer.clone());
         let waiters: Vec<_> = self

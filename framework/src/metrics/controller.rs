@@ -11,7 +11,7 @@ use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 use super::collect::Family;
 use super::register;
 use super::sharded::{self, ShardedVec};
-use crate::queue::InFlight;
+use crate::queue::Scraped;
 
 /// controller-runtime's `controller_runtime_reconcile_time_seconds` buckets: 5 ms to 60 s,
 /// finer where reconciles usually fall.
@@ -119,7 +119,7 @@ struct ActiveWorkers {
 }
 
 /// A controller's name and its queue.
-type ControllerQueue = (String, Weak<dyn InFlight>);
+type ControllerQueue = (String, Weak<dyn Scraped>);
 
 impl ActiveWorkers {
     fn new() -> Self {
@@ -129,7 +129,7 @@ impl ActiveWorkers {
         }
     }
 
-    fn add(&self, controller: &str, queue: Weak<dyn InFlight>) {
+    fn add(&self, controller: &str, queue: Weak<dyn Scraped>) {
         let mut queues = self.queues.lock();
         // A controller started again (after a lost lease, say) takes over its series: the
         // dropped queues of its name go, so that restarts do not pile them up.
@@ -213,7 +213,7 @@ impl ControllerMetrics {
         families: &Families,
         name: &str,
         max_concurrent: usize,
-        queue: Weak<dyn InFlight>,
+        queue: Weak<dyn Scraped>,
     ) -> Self {
         let result = |r: &str| families.total.with_label_values(&[name, r]);
         let metrics = Self {
@@ -283,7 +283,7 @@ mod tests {
     fn a_panic_counts_as_an_error_and_a_panic() {
         let families = Families::new();
         let queue = WorkQueue::<&str>::new("c");
-        let m = ControllerMetrics::new(&families, "c", 2, queue.in_flight());
+        let m = ControllerMetrics::new(&families, "c", 2, queue.scraped());
         m.finish(0.001, ReconcileResult::Error, Failure::Panic);
         assert_eq!(m.error.get(), 1);
         assert_eq!(m.errors.get(), 1);
@@ -292,23 +292,19 @@ mod tests {
         assert_eq!(m.time.sample_count(), 1);
     }
 
-    fn active_line(metrics: &Metrics) -> Option<String> {
-        metrics
-            .encode()
-            .lines()
-            .find(|l| l.starts_with("controller_runtime_active_workers{"))
-            .map(str::to_string)
+    fn active_line(metrics: &Metrics) -> Vec<String> {
+        metrics.scraped_lines("controller_runtime_active_workers{")
     }
 
     #[tokio::test]
     async fn active_workers_are_the_items_taken_from_the_queue_and_not_done() {
         let metrics = Metrics::new();
         let queue = WorkQueue::new("c");
-        let _m = metrics.controller("c", 4, queue.in_flight());
+        let _m = metrics.controller("c", 4, queue.scraped());
         let active = |n: u32| {
-            Some(format!(
+            vec![format!(
                 r#"controller_runtime_active_workers{{controller="c"}} {n}"#
-            ))
+            )]
         };
         assert_eq!(active_line(&metrics), active(0), "at zero from the start");
         for key in ["a", "b", "c"] {
@@ -336,10 +332,10 @@ mod tests {
         let families = Families::new();
         for _ in 0..3 {
             let queue = WorkQueue::<&str>::new("c");
-            let _m = ControllerMetrics::new(&families, "c", 1, queue.in_flight());
+            let _m = ControllerMetrics::new(&families, "c", 1, queue.scraped());
         }
         let other = WorkQueue::<&str>::new("d");
-        let _d = ControllerMetrics::new(&families, "d", 1, other.in_flight());
+        let _d = ControllerMetrics::new(&families, "d", 1, other.scraped());
         assert_eq!(families.active.queues.lock().len(), 2, "one entry per name");
     }
 

@@ -71,8 +71,8 @@ use prometheus::{Encoder, IntGaugeVec, Opts, Registry, TextEncoder};
 
 pub(crate) use controller::{ControllerMetrics, Failure, ReconcileResult};
 pub(crate) use rest_client::RestClientMetrics;
+pub(crate) use workqueue::Tally;
 pub use workqueue::WorkqueueMetrics;
-pub(crate) use workqueue::{Tally, Tallying};
 
 /// The `prometheus` crate windlass records with, so an operator's own collectors are of the
 /// same version as the [`Registry`] they are registered on.
@@ -206,7 +206,7 @@ impl Metrics {
         &self,
         name: &str,
         max_concurrent: usize,
-        queue: std::sync::Weak<dyn crate::queue::InFlight>,
+        queue: std::sync::Weak<dyn crate::queue::Scraped>,
     ) -> ControllerMetrics {
         ControllerMetrics::new(&self.inner.controller, name, max_concurrent, queue)
     }
@@ -220,6 +220,16 @@ impl Metrics {
     /// lives).
     pub(crate) fn watch_cache(&self, cache: &Cache) {
         self.inner.caches.add(cache);
+    }
+
+    /// The lines of a scrape that start with `prefix`, for tests to compare.
+    #[cfg(test)]
+    pub(crate) fn scraped_lines(&self, prefix: &str) -> Vec<String> {
+        self.encode()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(str::to_string)
+            .collect()
     }
 }
 

@@ -22,7 +22,7 @@ use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry};
 
 use super::register;
 use super::sharded::{self, ShardedVec};
-use crate::queue::{Priority, QueueMetrics};
+use crate::queue::{Priority, QueueMetrics, Scraped};
 
 /// `prometheus.ExponentialBuckets(10e-9, 10, 12)`, computed as Go computes it (each bound the
 /// previous one times ten), so the bounds are the same floating-point numbers.
@@ -38,14 +38,8 @@ const BUCKETS: [f64; 12] = {
     bounds
 };
 
-/// A queue that keeps a [`Tally`] for these series, asked to hand it over before a scrape.
-pub(crate) trait Tallying: Send + Sync {
-    /// Moves the queue's tally into its series.
-    fn hand_over(&self);
-}
-
 /// The queues that keep a tally for the series of one [`Metrics`](super::Metrics).
-type Tallies = Arc<Mutex<Vec<Weak<dyn Tallying>>>>;
+type Tallies = Arc<Mutex<Vec<Weak<dyn Scraped>>>>;
 
 /// Every queue's series, registered as one collector that has the queues keeping a tally hand
 /// it over before it reads them.
@@ -135,37 +129,31 @@ impl Families {
             tallies.iter().filter_map(Weak::upgrade).collect()
         };
         for queue in queues {
-            queue.hand_over();
+            queue.hand_over_tally();
         }
+    }
+
+    fn parts(&self) -> [&dyn Collector; 7] {
+        [
+            &self.depth,
+            &self.adds,
+            &self.queue_duration,
+            &self.work_duration,
+            &self.unfinished,
+            &self.longest,
+            &self.retries,
+        ]
     }
 }
 
 impl Collector for Families {
     fn desc(&self) -> Vec<&Desc> {
-        [
-            self.depth.desc(),
-            self.adds.desc(),
-            self.queue_duration.desc(),
-            self.work_duration.desc(),
-            self.unfinished.desc(),
-            self.longest.desc(),
-            self.retries.desc(),
-        ]
-        .concat()
+        self.parts().into_iter().flat_map(|c| c.desc()).collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
         self.hand_over_tallies();
-        [
-            self.depth.collect(),
-            self.adds.collect(),
-            self.queue_duration.collect(),
-            self.work_duration.collect(),
-            self.unfinished.collect(),
-            self.longest.collect(),
-            self.retries.collect(),
-        ]
-        .concat()
+        self.parts().into_iter().flat_map(|c| c.collect()).collect()
     }
 }
 
@@ -309,7 +297,7 @@ impl WorkqueueMetrics {
     }
 
     /// Has `queue` hand over its tally before each scrape, for as long as it lives.
-    pub(crate) fn track(&self, queue: Weak<dyn Tallying>) {
+    pub(crate) fn track(&self, queue: Weak<dyn Scraped>) {
         let mut tallies = self.tallies.lock();
         // Dropped queues handed their tallies over already; without scrapes they would pile up.
         tallies.retain(|queue| queue.strong_count() > 0);
@@ -449,12 +437,7 @@ mod tally_tests {
     }
 
     fn workqueue_lines(metrics: &Metrics) -> Vec<String> {
-        metrics
-            .encode()
-            .lines()
-            .filter(|l| l.starts_with("workqueue_"))
-            .map(str::to_string)
-            .collect()
+        metrics.scraped_lines("workqueue_")
     }
 
     const MS: Duration = Duration::from_millis(1);

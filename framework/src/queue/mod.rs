@@ -73,5 +73,5 @@ pub use rate_limiter::{
     BucketRateLimiter, ExponentialFailureRateLimiter, FastSlowRateLimiter, MaxOfRateLimiter,
     MaxWaitRateLimiter, RateLimiter, default_controller_rate_limiter,
 };
-pub(crate) use work_queue::InFlight;
+pub(crate) use work_queue::Scraped;
 pub use work_queue::{WorkQueue, WorkQueueBuilder};

@@ -76,22 +76,12 @@ impl Record {
         }
     }
 
-    /// Records a queue latency; for hooks, returns it to be reported after the lock.
-    fn queue_latency(&mut self, seconds: f64) -> Option<f64> {
+    /// Records a duration with `tally` (`Tally::queue_latency` or `Tally::work_duration`);
+    /// for hooks, returns it to be reported once the lock is released.
+    fn duration(&mut self, seconds: f64, tally: fn(&mut Tally, f64)) -> Option<f64> {
         match self {
-            Record::Tally { tally, .. } => {
-                tally.queue_latency(seconds);
-                None
-            }
-            _ => Some(seconds),
-        }
-    }
-
-    /// Records a work duration; for hooks, returns it to be reported after the lock.
-    fn work_duration(&mut self, seconds: f64) -> Option<f64> {
-        match self {
-            Record::Tally { tally, .. } => {
-                tally.work_duration(seconds);
+            Record::Tally { tally: t, .. } => {
+                tally(t, seconds);
                 None
             }
             _ => Some(seconds),
@@ -363,7 +353,7 @@ impl<K: Clone + Eq + Hash> State<K> {
             self.record.depth(entry.priority, -1);
             if let Some(added_at) = entry.added_at.take() {
                 let seconds = now.saturating_duration_since(added_at).as_secs_f64();
-                self.unreported_latency = self.record.queue_latency(seconds);
+                self.unreported_latency = self.record.duration(seconds, Tally::queue_latency);
             }
             entry.started_at = Some(now);
             entry.in_flight_at = self.in_flight.len();
@@ -393,7 +383,7 @@ impl<K: Clone + Eq + Hash> State<K> {
             if let Some(started_at) = entry.started_at.take() {
                 let at = now();
                 let seconds = at.saturating_duration_since(started_at).as_secs_f64();
-                self.unreported_work = self.record.work_duration(seconds);
+                self.unreported_work = self.record.duration(seconds, Tally::work_duration);
                 self.last_work = Some(Worked { seconds, at });
             }
             let at = entry.in_flight_at;

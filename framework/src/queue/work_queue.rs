@@ -25,7 +25,6 @@ use super::metrics::QueueMetrics;
 use super::priority::Priority;
 use super::rate_limiter::{RateLimiter, default_controller_rate_limiter};
 use super::state::{Record, State, Worked, ready_time};
-use crate::metrics::Tallying;
 
 /// A deduplicating, fair, prioritised workqueue with delays and rate limiting: client-go's
 /// `workqueue` with controller-runtime's priorities.
@@ -74,20 +73,19 @@ struct Shared<K> {
     metrics: Option<Arc<dyn QueueMetrics>>,
 }
 
-/// A queue's count of items handed out by `get` and not yet `done`, read by a series at
-/// scrape time.
-pub(crate) trait InFlight: Send + Sync {
+/// What the metrics read from a queue when they are scraped, whatever its key type.
+pub(crate) trait Scraped: Send + Sync {
+    /// Items handed out by `get` and not yet `done`.
     fn in_flight(&self) -> usize;
+    /// Moves what the queue tallied into its series, if it keeps a tally.
+    fn hand_over_tally(&self);
 }
 
-impl<K: Send + Sync> InFlight for Shared<K> {
+impl<K: Send + Sync> Scraped for Shared<K> {
     fn in_flight(&self) -> usize {
         self.state.lock().processing()
     }
-}
-
-impl<K: Send + Sync> Tallying for Shared<K> {
-    fn hand_over(&self) {
+    fn hand_over_tally(&self) {
         self.state.lock().hand_over_tally();
     }
 }
@@ -387,8 +385,8 @@ where
         self.shared.state.lock().shutting_down
     }
 
-    /// This queue's count of items in flight, for as long as the queue lives.
-    pub(crate) fn in_flight(&self) -> Weak<dyn InFlight> {
+    /// What the metrics read from this queue at a scrape, for as long as the queue lives.
+    pub(crate) fn scraped(&self) -> Weak<dyn Scraped> {
         Arc::downgrade(&self.shared) as Weak<Shared<K>>
     }
 
@@ -560,8 +558,7 @@ where
             metrics: self.metrics,
         });
         if let Some(series) = series {
-            let queue: Weak<dyn Tallying> = Arc::downgrade(&shared) as Weak<Shared<K>>;
-            series.track(queue);
+            series.track(Arc::downgrade(&shared) as Weak<Shared<K>>);
         }
         WorkQueue { shared }
     }

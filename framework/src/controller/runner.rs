@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -19,7 +18,7 @@ use super::enqueue::Enqueuer;
 use super::reconciler::{Action, Next, Reconciler, chain, is_conflict, is_terminal};
 use crate::informer::{Cache, Informer, ObjectKey, panic_message};
 use crate::metrics::{ControllerMetrics, Failure, Metrics, ReconcileResult};
-use crate::queue::{Priority, WorkQueue, default_controller_rate_limiter};
+use crate::queue::{Priority, Stamp, WorkQueue, default_controller_rate_limiter};
 
 /// How often a controller reports its queue's in-flight work (client-go's queues do it every
 /// 500 ms for themselves).
@@ -63,7 +62,7 @@ struct Worker<R: Reconciler> {
 impl<R: Reconciler> Worker<R> {
     /// Reconciles `key` and marks it done; returns when the queue measured it done (with
     /// metrics on), for the worker's next [`get_at`](crate::queue::WorkQueue::get_at).
-    async fn process(&self, key: ObjectKey) -> Option<Instant> {
+    async fn process(&self, key: ObjectKey) -> Option<Stamp> {
         let queue = &self.enqueuer.queue;
         let reason = self.enqueuer.take_reason(&key);
         let Some(obj) = self.primary.store().get(&key) else {

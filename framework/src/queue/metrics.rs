@@ -63,6 +63,9 @@ pub trait QueueMetrics: Any + Send + Sync {
 
     /// An item waited this many seconds between its add and the `get` that handed it out
     /// (client-go's `workqueue_queue_duration_seconds`).
+    ///
+    /// Durations are measured on the CPU's counter, or on Tokio's clock if it was paused when
+    /// the queue was built (so that a test advancing the paused clock sees what it advanced).
     fn queue_latency(&self, seconds: f64);
 
     /// An item took this many seconds between `get` and `done`
@@ -225,6 +228,31 @@ mod tests {
         advance(Duration::from_millis(1500)).await;
         queue.done(&a);
         assert_eq!(recorder.0.lock().work, [1.5]);
+    }
+
+    /// Where Tokio's clock runs, the durations come from the CPU's counter: they follow
+    /// real time.
+    #[tokio::test]
+    async fn on_a_running_clock_work_duration_is_the_real_time_from_get_to_done() {
+        let (queue, recorder) = recorded_queue();
+        queue.add("a");
+        let a = queue.get().await.unwrap();
+        let real = std::time::Instant::now();
+        // Busy-wait (no sleep): work that takes at least 2 ms of real time.
+        while real.elapsed() < Duration::from_millis(2) {
+            std::hint::spin_loop();
+        }
+        let elapsed = real.elapsed().as_secs_f64();
+        queue.done(&a);
+        let work = recorder.0.lock().work.clone();
+        assert_eq!(work.len(), 1);
+        // At least the real time that passed (less a tenth for calibration, which is far
+        // better than that); the upper bound leaves room for being descheduled.
+        assert!(
+            work[0] >= elapsed * 0.9 && work[0] < elapsed + 1.0,
+            "work {} s, real {elapsed} s",
+            work[0]
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -28,6 +28,9 @@
 //!   [`forget`](WorkQueue::forget) resets an item's failures once it succeeds.
 //!
 //! Time comes from Tokio's clock ([`tokio::time::Instant`]), so tests can pause and advance it.
+//! The durations a queue's metrics report are read on a stopwatch of its own: the CPU's counter
+//! (cheaper to read than the clock), or Tokio's clock if that is paused when the queue is built,
+//! as in `#[tokio::test(start_paused = true)]`.
 //! A delayed item costs no task or timer of its own: the queue keeps a heap of ready times and
 //! one waiting worker sleeps until the earliest.
 //!
@@ -65,6 +68,7 @@ mod metrics;
 mod priority;
 pub mod rate_limiter;
 mod state;
+mod stopwatch;
 mod work_queue;
 
 pub use metrics::{NoopMetrics, QueueMetrics};
@@ -73,5 +77,6 @@ pub use rate_limiter::{
     BucketRateLimiter, ExponentialFailureRateLimiter, FastSlowRateLimiter, MaxOfRateLimiter,
     MaxWaitRateLimiter, RateLimiter, default_controller_rate_limiter,
 };
+pub(crate) use stopwatch::Stamp;
 pub(crate) use work_queue::Scraped;
 pub use work_queue::{WorkQueue, WorkQueueBuilder};

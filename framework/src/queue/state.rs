@@ -20,19 +20,24 @@ use tokio::time::Instant;
 use super::delay::DelayHeap;
 use super::metrics::QueueMetrics;
 use super::priority::{Priority, ReadyQueue, Ticket};
+use super::stopwatch::{self, Stamp, Stopwatch};
 use crate::metrics::{Tally, WorkqueueMetrics};
 
-/// Where a queue's measurements go.
+/// Where a queue's measurements go, and the stopwatch its durations are read on.
 pub(crate) enum Record {
     /// Nowhere: the queue does not even read the clock for them.
     Off,
     /// To a [`QueueMetrics`]'s hooks: the counts and depths under the lock, the durations
     /// handed to the caller to report once it is released.
-    Hooks(Arc<dyn QueueMetrics>),
+    Hooks {
+        hooks: Arc<dyn QueueMetrics>,
+        stopwatch: Stopwatch,
+    },
     /// Into a tally kept here, which windlass's own series take when scraped.
     Tally {
         tally: Box<Tally>,
         series: Arc<WorkqueueMetrics>,
+        stopwatch: Stopwatch,
     },
 }
 
@@ -43,12 +48,17 @@ impl Record {
         let Some(metrics) = metrics else {
             return Record::Off;
         };
+        let stopwatch = Stopwatch::new();
         match WorkqueueMetrics::downcast(metrics) {
             Some(series) => Record::Tally {
                 tally: Box::default(),
                 series,
+                stopwatch,
             },
-            None => Record::Hooks(metrics.clone()),
+            None => Record::Hooks {
+                hooks: metrics.clone(),
+                stopwatch,
+            },
         }
     }
 
@@ -56,12 +66,22 @@ impl Record {
         !matches!(self, Record::Off)
     }
 
+    /// The stopwatch's reading now; `None` (and no clock read) when off.
+    fn now(&self) -> Option<Stamp> {
+        match self {
+            Record::Off => None,
+            Record::Hooks { stopwatch, .. } | Record::Tally { stopwatch, .. } => {
+                Some(stopwatch.now())
+            }
+        }
+    }
+
     fn add(&mut self, priority: Priority) {
         match self {
             Record::Off => {}
-            Record::Hooks(m) => {
-                m.add();
-                m.depth_inc(priority);
+            Record::Hooks { hooks, .. } => {
+                hooks.add();
+                hooks.depth_inc(priority);
             }
             Record::Tally { tally, .. } => tally.add(priority),
         }
@@ -70,8 +90,8 @@ impl Record {
     fn depth(&mut self, priority: Priority, delta: i64) {
         match self {
             Record::Off => {}
-            Record::Hooks(m) if delta > 0 => m.depth_inc(priority),
-            Record::Hooks(m) => m.depth_dec(priority),
+            Record::Hooks { hooks, .. } if delta > 0 => hooks.depth_inc(priority),
+            Record::Hooks { hooks, .. } => hooks.depth_dec(priority),
             Record::Tally { tally, .. } => tally.depth(priority, delta),
         }
     }
@@ -93,7 +113,7 @@ impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Record::Off => "Off",
-            Record::Hooks(_) => "Hooks",
+            Record::Hooks { .. } => "Hooks",
             Record::Tally { .. } => "Tally",
         })
     }
@@ -122,20 +142,20 @@ struct Slot<K> {
     pending: Pending,
     processing: bool,
     /// When it became dirty, for the queue latency metric.
-    added_at: Option<Instant>,
+    added_at: Option<Stamp>,
     /// When a worker took it, for the work duration metrics.
-    started_at: Option<Instant>,
+    started_at: Option<Stamp>,
     /// Its place in `State::in_flight`, kept only when metrics are on.
     in_flight_at: usize,
 }
 
-/// How long a `done` item was processed, and when `done` read the clock (with metrics on).
+/// How long a `done` item was processed, and when `done` read the stopwatch (with metrics on).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Worked {
     /// Seconds from the `get` that handed the item out to its `done`.
     pub(crate) seconds: f64,
-    /// When `done` read the clock.
-    pub(crate) at: Instant,
+    /// When `done` read the stopwatch.
+    pub(crate) at: Stamp,
 }
 
 /// Stale tickets (or heap entries) are dropped once there are more than twice as many as live
@@ -219,7 +239,7 @@ impl<K> State<K> {
 
     /// Moves the tally, if the queue keeps one, into its series.
     pub(crate) fn hand_over_tally(&mut self) {
-        if let Record::Tally { tally, series } = &mut self.record {
+        if let Record::Tally { tally, series, .. } = &mut self.record {
             series.take(tally);
         }
     }
@@ -251,13 +271,17 @@ impl<K> State<K> {
                 || (self.timer.is_none() && self.waiting > 0 && !self.shutting_down))
     }
 
-    /// The sum and the longest of the in-flight items' processing times, in seconds.
-    pub(crate) fn unfinished_work(&self, now: Instant) -> (f64, f64) {
+    /// The sum and the longest of the in-flight items' processing times, in seconds (zero
+    /// without metrics).
+    pub(crate) fn unfinished_work(&self) -> (f64, f64) {
         let mut total = 0.0;
         let mut longest = 0.0_f64;
+        let Some(now) = self.record.now() else {
+            return (total, longest);
+        };
         for &slot in &self.in_flight {
             if let Some(started_at) = self.slots[slot as usize].started_at {
-                let seconds = now.saturating_duration_since(started_at).as_secs_f64();
+                let seconds = stopwatch::seconds(started_at, now);
                 total += seconds;
                 longest = longest.max(seconds);
             }
@@ -326,14 +350,17 @@ impl<K: Clone + Eq + Hash> State<K> {
         self.timer.is_none_or(|timer| ready_at < timer)
     }
 
-    /// Hand out the next ready item, if any, with its priority.
-    pub(crate) fn pop(&mut self, now: impl FnOnce() -> Instant) -> Option<(K, Priority)> {
-        // The clock is read only when something needs it: a delayed item or a metric.
-        let now = (self.delayed.entries() > 0 || self.record.on()).then(now);
-        if let Some(now) = now
-            && self.delayed.entries() > 0
-        {
-            self.promote_due(now);
+    /// Hand out the next ready item, if any, with its priority. `now` (Tokio's clock) is read
+    /// only if items wait for a ready time; `taken_at` is the stopwatch's reading to record
+    /// the item as taken at, if the caller has one (the stopwatch is read otherwise, with
+    /// metrics on).
+    pub(crate) fn pop(
+        &mut self,
+        now: impl FnOnce() -> Instant,
+        taken_at: Option<Stamp>,
+    ) -> Option<(K, Priority)> {
+        if self.delayed.entries() > 0 {
+            self.promote_due(now());
         }
         let (slot, entry) = loop {
             let (_, ticket) = self.ready.pop()?;
@@ -347,12 +374,13 @@ impl<K: Clone + Eq + Hash> State<K> {
         entry.processing = true;
         self.ready_len -= 1;
         self.processing += 1;
-        if let Some(now) = now
-            && self.record.on()
+        if let Some(now) = taken_at
+            .filter(|_| self.record.on())
+            .or_else(|| self.record.now())
         {
             self.record.depth(entry.priority, -1);
             if let Some(added_at) = entry.added_at.take() {
-                let seconds = now.saturating_duration_since(added_at).as_secs_f64();
+                let seconds = stopwatch::seconds(added_at, now);
                 self.unreported_latency = self.record.duration(seconds, Tally::queue_latency);
             }
             entry.started_at = Some(now);
@@ -363,7 +391,7 @@ impl<K: Clone + Eq + Hash> State<K> {
     }
 
     /// Finish processing an item. Returns whether it entered the ready queue again.
-    pub(crate) fn done(&mut self, key: &K, now: impl FnOnce() -> Instant) -> bool {
+    pub(crate) fn done(&mut self, key: &K) -> bool {
         let hash = self.hasher.hash_one(key);
         let slots = &mut self.slots;
         let Ok(found) = self
@@ -380,9 +408,10 @@ impl<K: Clone + Eq + Hash> State<K> {
         entry.processing = false;
         self.processing -= 1;
         if self.record.on() {
-            if let Some(started_at) = entry.started_at.take() {
-                let at = now();
-                let seconds = at.saturating_duration_since(started_at).as_secs_f64();
+            if let Some(started_at) = entry.started_at.take()
+                && let Some(at) = self.record.now()
+            {
+                let seconds = stopwatch::seconds(started_at, at);
                 self.unreported_work = self.record.duration(seconds, Tally::work_duration);
                 self.last_work = Some(Worked { seconds, at });
             }
@@ -481,8 +510,9 @@ impl<K: Clone + Eq + Hash> State<K> {
     }
 
     /// The `Clean` or `Waiting` to `Dirty` transition, or a priority raise if already dirty.
-    /// `ready_at` is when a waiting item became due (now if `None`), for the latency metric.
-    fn make_dirty(&mut self, slot: u32, priority: Priority, ready_at: Option<Instant>) -> bool {
+    /// `ready_at` is when a waiting item became due on the stopwatch (now if `None`), for the
+    /// latency metric.
+    fn make_dirty(&mut self, slot: u32, priority: Priority, ready_at: Option<Stamp>) -> bool {
         let entry = &mut self.slots[slot as usize];
         match entry.pending {
             Pending::Dirty => {
@@ -498,7 +528,7 @@ impl<K: Clone + Eq + Hash> State<K> {
         entry.pending = Pending::Dirty;
         if self.record.on() {
             self.record.add(entry.priority);
-            entry.added_at = Some(ready_at.unwrap_or_else(Instant::now));
+            entry.added_at = ready_at.or_else(|| self.record.now());
         }
         if entry.processing {
             return false;
@@ -537,14 +567,23 @@ impl<K: Clone + Eq + Hash> State<K> {
     }
 
     /// Move the waiting items whose ready time has come to the dirty state, in ready time order.
+    /// With metrics on, each counts as added when it became due: its ready time, which is on
+    /// Tokio's clock, goes onto the stopwatch as the stopwatch's reading now less how long ago
+    /// (on Tokio's clock) that was.
     fn promote_due(&mut self, now: Instant) {
+        let mut stamp = None;
         while let Some(ticket) = self.delayed.pop_due(now) {
             let entry = &self.slots[ticket.slot as usize];
             if let Pending::Waiting(ready_at) = entry.pending
                 && entry.seq == ticket.seq
             {
                 let priority = entry.priority;
-                self.make_dirty(ticket.slot, priority, Some(ready_at));
+                let due_at = self.record.on().then(|| {
+                    let stamp = *stamp.get_or_insert_with(|| self.record.now().unwrap_or(0));
+                    let ago = now.saturating_duration_since(ready_at).as_nanos();
+                    stamp.saturating_sub(u64::try_from(ago).unwrap_or(u64::MAX))
+                });
+                self.make_dirty(ticket.slot, priority, due_at);
             }
         }
     }
@@ -573,8 +612,8 @@ mod tests {
         let mut state = State::default();
         for key in 0..1000 {
             assert!(state.add(key, Priority::NORMAL));
-            assert_eq!(state.pop(now), Some((key, Priority::NORMAL)));
-            assert!(!state.done(&key, now));
+            assert_eq!(state.pop(now, None), Some((key, Priority::NORMAL)));
+            assert!(!state.done(&key));
         }
         assert_eq!(state.slots.len(), 1);
         assert_eq!(state.index.len(), 0);
@@ -591,7 +630,7 @@ mod tests {
         }
         assert_eq!(state.ready_len, 10);
         assert!(state.ready.tickets() <= 2 * 10 + COMPACT_SLACK + 1);
-        let mut popped: Vec<_> = std::iter::from_fn(|| state.pop(now))
+        let mut popped: Vec<_> = std::iter::from_fn(|| state.pop(now, None))
             .map(|(key, _)| key)
             .collect();
         popped.sort_unstable();
@@ -603,7 +642,7 @@ mod tests {
         let mut state = State::default();
         let later = now() + std::time::Duration::from_secs(60);
         state.add("busy", Priority::NORMAL);
-        assert_eq!(state.pop(now), Some(("busy", Priority::NORMAL)));
+        assert_eq!(state.pop(now, None), Some(("busy", Priority::NORMAL)));
         state.add_after("busy", later, Priority::NORMAL);
         state.add_after("idle", later, Priority::NORMAL);
         state.shut_down();
@@ -612,7 +651,7 @@ mod tests {
             1,
             "only the item in flight is still known"
         );
-        assert!(!state.done(&"busy", now), "its wait was dropped");
+        assert!(!state.done(&"busy"), "its wait was dropped");
         assert_eq!(state.index.len(), 0);
     }
 
@@ -623,8 +662,8 @@ mod tests {
             state.add(i, Priority::NORMAL);
         }
         let capacity = state.free.capacity();
-        while let Some((key, _)) = state.pop(now) {
-            assert!(!state.done(&key, now));
+        while let Some((key, _)) = state.pop(now, None) {
+            assert!(!state.done(&key));
         }
         assert_eq!(state.free.len(), 1000, "every slot is free again");
         assert_eq!(

@@ -25,6 +25,7 @@ use super::metrics::QueueMetrics;
 use super::priority::Priority;
 use super::rate_limiter::{RateLimiter, default_controller_rate_limiter};
 use super::state::{Record, State, Worked, ready_time};
+use super::stopwatch::Stamp;
 
 /// A deduplicating, fair, prioritised workqueue with delays and rate limiting: client-go's
 /// `workqueue` with controller-runtime's priorities.
@@ -234,11 +235,11 @@ where
     }
 
     /// [`get_with_priority`](Self::get_with_priority) for a worker that has just finished an
-    /// item: `finished_at` is the instant its [`done_timed`](Self::done_timed) read. If an item
-    /// is ready at once, that instant serves as the time it was taken (for the queue and work
-    /// duration metrics) instead of a second clock read a few hundred nanoseconds later; an
-    /// item the worker has to wait for reads the clock when it comes.
-    pub(crate) async fn get_at(&self, finished_at: Option<Instant>) -> Option<(K, Priority)> {
+    /// item: `finished_at` is the stopwatch reading its [`done_timed`](Self::done_timed) took.
+    /// If an item is ready at once, that reading serves as the time it was taken (for the
+    /// queue and work duration metrics) instead of a second one a few hundred nanoseconds
+    /// later; an item the worker has to wait for reads the stopwatch when it comes.
+    pub(crate) async fn get_at(&self, finished_at: Option<Stamp>) -> Option<(K, Priority)> {
         let shared = &*self.shared;
         let mut finished_at = finished_at;
         let metrics = shared.metrics.as_deref();
@@ -249,19 +250,14 @@ where
         };
         loop {
             let mut notified = pin!(shared.ready.notified());
-            // The clock is read under the lock, and only when something needs it (a metric
-            // or a delayed item). Reading it while holding the lock is cheaper than before
-            // taking it: a clock read waits for the loads before it to complete, and under the
-            // lock that wait overlaps the one for the lock's own line, while before it, it
-            // stalls on whatever the worker last touched (measured with two threads contending
-            // for a queue: a fifth less CPU per item). A worker's last `done` instant is a
-            // moment early, which costs at most a wake-up: a delayed item just due is then
-            // promoted by the timer a waiting `get` claims.
+            // The clocks are read under the lock, and only when something needs them: the
+            // metrics' stopwatch for a metric (unless the worker's last `done` reading serves),
+            // Tokio's clock for a delayed item.
             let now = finished_at.take();
             let deadline = {
                 let mut state = shared.state.lock();
                 waiter.unregister(&mut state);
-                if let Some(item) = state.pop(|| now.unwrap_or_else(Instant::now)) {
+                if let Some(item) = state.pop(Instant::now, now) {
                     let wake = state.should_wake_another();
                     let latency = state.unreported_latency.take();
                     drop(state);
@@ -311,7 +307,7 @@ where
         let shared = &*self.shared;
         let (wake, drained, worked, unreported) = {
             let mut state = shared.state.lock();
-            let requeued = state.done(item, Instant::now);
+            let requeued = state.done(item);
             (
                 requeued && state.waiters > 0,
                 state.draining && state.processing() == 0,
@@ -398,7 +394,7 @@ where
             return;
         };
         let state = self.shared.state.lock();
-        let (total, longest) = state.unfinished_work(Instant::now());
+        let (total, longest) = state.unfinished_work();
         metrics.unfinished_work(total);
         metrics.longest_running_processor(longest);
     }
@@ -407,7 +403,7 @@ where
     #[cfg(test)]
     pub(crate) fn try_get_for_test(&self) -> Option<K> {
         let mut state = self.shared.state.lock();
-        let popped = state.pop(Instant::now);
+        let popped = state.pop(Instant::now, None);
         let latency = state.unreported_latency.take();
         drop(state);
         if let (Some(m), Some(latency)) = (&self.shared.metrics, latency) {
@@ -534,6 +530,11 @@ where
     /// Given windlass's own [`WorkqueueMetrics`](crate::metrics::WorkqueueMetrics), the queue
     /// keeps its adds, depths and durations itself and hands them to those series when they
     /// are scraped, instead of calling the hooks for each item.
+    ///
+    /// The durations are read on the CPU's counter (through `quanta`: no fence, so it does not
+    /// wait for the loads before it as `Instant::now` does), or on Tokio's clock if that is
+    /// paused when the queue is built: a test that starts paused and advances time sees the
+    /// durations it advanced. Pausing the clock after the queue is built does not switch it.
     pub fn metrics(mut self, metrics: Arc<dyn QueueMetrics>) -> Self {
         self.metrics = Some(metrics);
         self

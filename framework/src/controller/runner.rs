@@ -69,7 +69,7 @@ impl<R: Reconciler> Worker<R> {
             // Deleted before its turn: nothing to reconcile.
             queue.forget(&key);
             self.enqueuer.reset_failures(&key);
-            return queue.done_timed(&key).map(|w| w.at);
+            return queue.done_timed(&key, None).map(|w| w.at);
         };
         let attempt = self.enqueuer.failures(&key) + 1;
         let ctx = Context::new(self.shared.clone(), reason, attempt);
@@ -98,6 +98,9 @@ impl<R: Reconciler> Worker<R> {
         }
         .instrument(span.clone())
         .await;
+        // The reconcile's end on the queue's stopwatch, read here, away from any lock (see
+        // `done_timed`).
+        let finished_at = queue.stamp();
         let _enter = span.enter();
         // Each failure is logged exactly once, here, with its whole source chain; the
         // outcome goes on the span so every line of this reconcile can be found by it.
@@ -158,10 +161,10 @@ impl<R: Reconciler> Worker<R> {
                 (ReconcileResult::Error, Failure::Timeout)
             }
         };
-        // The reconcile time is the queue's work duration (from `get` to `done`), which
-        // brackets the reconcile by a few hundred nanoseconds: reading the clock twice more
-        // for it would cost more than the rest of the metrics together.
-        let worked = queue.done_timed(&key);
+        // The reconcile time is the queue's work duration (from `get` to the end read above),
+        // which brackets the reconcile by a few hundred nanoseconds: reading the clock twice
+        // more for it would cost more than the rest of the metrics together.
+        let worked = queue.done_timed(&key, finished_at);
         if let Some(metrics) = &self.metrics {
             metrics.finish(worked.map_or(0.0, |w| w.seconds), result, failure);
         }

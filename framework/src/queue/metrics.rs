@@ -262,7 +262,7 @@ mod tests {
         queue.add("b");
         let (a, _) = queue.get_at(None).await.unwrap();
         advance(Duration::from_secs(2)).await;
-        let worked = queue.done_timed(&a).expect("measured, with metrics");
+        let worked = queue.done_timed(&a, None).expect("measured, with metrics");
         assert_eq!(worked.seconds, 2.0);
         // The clock moves on between `done` and the next `get` (here by a whole second, so
         // that the test can tell the readings apart): the item is taken at the `done`.
@@ -276,12 +276,27 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn work_ends_at_the_reading_the_worker_took_when_it_finished() {
+        let (queue, recorder) = recorded_queue();
+        queue.add("a");
+        let (a, _) = queue.get_at(None).await.unwrap();
+        advance(Duration::from_secs(2)).await;
+        let finished_at = queue.stamp();
+        // What the worker does between its work's end and `done` is not work.
+        advance(Duration::from_secs(1)).await;
+        let worked = queue.done_timed(&a, finished_at).unwrap();
+        assert_eq!(worked.seconds, 2.0);
+        assert_eq!(Some(worked.at), finished_at);
+        assert_eq!(recorder.0.lock().work, [2.0]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_worker_that_waits_for_its_next_item_takes_it_when_it_comes() {
         let (queue, recorder) = recorded_queue();
         queue.add("a");
         let (a, _) = queue.get_at(None).await.unwrap();
         advance(Duration::from_secs(2)).await;
-        let worked = queue.done_timed(&a).unwrap();
+        let worked = queue.done_timed(&a, None).unwrap();
         let next = tokio::spawn({
             let queue = queue.clone();
             async move { queue.get_at(Some(worked.at)).await }

@@ -20,24 +20,20 @@ use tokio::time::Instant;
 use super::delay::DelayHeap;
 use super::metrics::QueueMetrics;
 use super::priority::{Priority, ReadyQueue, Ticket};
-use super::stopwatch::{self, Stamp, Stopwatch};
+use super::stopwatch::{self, Stamp};
 use crate::metrics::{Tally, WorkqueueMetrics};
 
-/// Where a queue's measurements go, and the stopwatch its durations are read on.
+/// Where a queue's measurements go.
 pub(crate) enum Record {
     /// Nowhere: the queue does not even read the clock for them.
     Off,
     /// To a [`QueueMetrics`]'s hooks: the counts and depths under the lock, the durations
     /// handed to the caller to report once it is released.
-    Hooks {
-        hooks: Arc<dyn QueueMetrics>,
-        stopwatch: Stopwatch,
-    },
+    Hooks(Arc<dyn QueueMetrics>),
     /// Into a tally kept here, which windlass's own series take when scraped.
     Tally {
         tally: Box<Tally>,
         series: Arc<WorkqueueMetrics>,
-        stopwatch: Stopwatch,
     },
 }
 
@@ -48,17 +44,12 @@ impl Record {
         let Some(metrics) = metrics else {
             return Record::Off;
         };
-        let stopwatch = Stopwatch::new();
         match WorkqueueMetrics::downcast(metrics) {
             Some(series) => Record::Tally {
                 tally: Box::default(),
                 series,
-                stopwatch,
             },
-            None => Record::Hooks {
-                hooks: metrics.clone(),
-                stopwatch,
-            },
+            None => Record::Hooks(metrics.clone()),
         }
     }
 
@@ -66,22 +57,12 @@ impl Record {
         !matches!(self, Record::Off)
     }
 
-    /// The stopwatch's reading now; `None` (and no clock read) when off.
-    fn now(&self) -> Option<Stamp> {
-        match self {
-            Record::Off => None,
-            Record::Hooks { stopwatch, .. } | Record::Tally { stopwatch, .. } => {
-                Some(stopwatch.now())
-            }
-        }
-    }
-
     fn add(&mut self, priority: Priority) {
         match self {
             Record::Off => {}
-            Record::Hooks { hooks, .. } => {
-                hooks.add();
-                hooks.depth_inc(priority);
+            Record::Hooks(m) => {
+                m.add();
+                m.depth_inc(priority);
             }
             Record::Tally { tally, .. } => tally.add(priority),
         }
@@ -90,8 +71,8 @@ impl Record {
     fn depth(&mut self, priority: Priority, delta: i64) {
         match self {
             Record::Off => {}
-            Record::Hooks { hooks, .. } if delta > 0 => hooks.depth_inc(priority),
-            Record::Hooks { hooks, .. } => hooks.depth_dec(priority),
+            Record::Hooks(m) if delta > 0 => m.depth_inc(priority),
+            Record::Hooks(m) => m.depth_dec(priority),
             Record::Tally { tally, .. } => tally.depth(priority, delta),
         }
     }
@@ -113,7 +94,7 @@ impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Record::Off => "Off",
-            Record::Hooks { .. } => "Hooks",
+            Record::Hooks(_) => "Hooks",
             Record::Tally { .. } => "Tally",
         })
     }
@@ -143,10 +124,9 @@ struct Slot<K> {
     processing: bool,
     /// When it became dirty, for the queue latency metric.
     added_at: Option<Stamp>,
-    /// When a worker took it, for the work duration metrics.
-    started_at: Option<Stamp>,
-    /// Its place in `State::in_flight`, kept only when metrics are on.
-    in_flight_at: usize,
+    /// Its entry in `State::in_flight` while a worker has it and metrics are on; `NOT_IN_FLIGHT`
+    /// otherwise.
+    in_flight_at: u32,
 }
 
 /// How long a `done` item was processed, and when `done` read the stopwatch (with metrics on).
@@ -157,6 +137,12 @@ pub(crate) struct Worked {
     /// When `done` read the stopwatch.
     pub(crate) at: Stamp,
 }
+
+/// A slot's `in_flight_at` when it has no entry in `State::in_flight`.
+const NOT_IN_FLIGHT: u32 = u32::MAX;
+
+/// An entry of `State::in_flight` that no item holds.
+const IDLE: Stamp = Stamp::MAX;
 
 /// Stale tickets (or heap entries) are dropped once there are more than twice as many as live
 /// items, plus this slack, so that compaction is amortised over many operations.
@@ -183,8 +169,12 @@ pub(crate) struct State<K> {
     /// Slots whose `pending` is `Waiting`.
     waiting: usize,
     processing: usize,
-    /// Slots being processed, kept only when metrics are on (for `update_unfinished_work`).
-    in_flight: Vec<u32>,
+    /// When each item in flight was taken, kept only when metrics are on (for
+    /// `update_unfinished_work`): entries are reused through `in_flight_free`, so that
+    /// finishing an item writes its own entry and slot only (moving another item's entry
+    /// would write that item's slot, a line another worker's core may hold).
+    in_flight: Vec<Stamp>,
+    in_flight_free: Vec<u32>,
     record: Record,
     /// The work duration the last `done` measured (with metrics on) and the instant it read,
     /// for a controller to report as its reconcile time and to start its next item at without
@@ -216,6 +206,7 @@ impl<K> Default for State<K> {
             waiting: 0,
             processing: 0,
             in_flight: Vec::new(),
+            in_flight_free: Vec::new(),
             record: Record::Off,
             last_work: None,
             unreported_latency: None,
@@ -271,20 +262,14 @@ impl<K> State<K> {
                 || (self.timer.is_none() && self.waiting > 0 && !self.shutting_down))
     }
 
-    /// The sum and the longest of the in-flight items' processing times, in seconds (zero
-    /// without metrics).
-    pub(crate) fn unfinished_work(&self) -> (f64, f64) {
+    /// The sum and the longest of the in-flight items' processing times at `now`, in seconds.
+    pub(crate) fn unfinished_work(&self, now: Stamp) -> (f64, f64) {
         let mut total = 0.0;
         let mut longest = 0.0_f64;
-        let Some(now) = self.record.now() else {
-            return (total, longest);
-        };
-        for &slot in &self.in_flight {
-            if let Some(started_at) = self.slots[slot as usize].started_at {
-                let seconds = stopwatch::seconds(started_at, now);
-                total += seconds;
-                longest = longest.max(seconds);
-            }
+        for &started_at in self.in_flight.iter().filter(|&&s| s != IDLE) {
+            let seconds = stopwatch::seconds(started_at, now);
+            total += seconds;
+            longest = longest.max(seconds);
         }
         (total, longest)
     }
@@ -297,21 +282,26 @@ impl<K> State<K> {
 }
 
 impl<K: Clone + Eq + Hash> State<K> {
-    /// Items a `get` can take now.
-    pub(crate) fn ready_len(&mut self, now: impl FnOnce() -> Instant) -> usize {
+    /// Items a `get` can take now. `stamp` is the stopwatch's reading (with metrics on).
+    pub(crate) fn ready_len(
+        &mut self,
+        now: impl FnOnce() -> Instant,
+        stamp: Option<Stamp>,
+    ) -> usize {
         if self.delayed.entries() > 0 {
-            self.promote_due(now());
+            self.promote_due(now(), stamp);
         }
         self.ready_len
     }
 
     /// Mark an item dirty. Returns whether it entered the ready queue (so a waiter should wake).
-    pub(crate) fn add(&mut self, key: K, priority: Priority) -> bool {
+    /// `stamp` is the stopwatch's reading (with metrics on).
+    pub(crate) fn add(&mut self, key: K, priority: Priority, stamp: Option<Stamp>) -> bool {
         if self.shutting_down {
             return false;
         }
         let slot = self.slot_of(key);
-        self.make_dirty(slot, priority, None)
+        self.make_dirty(slot, priority, stamp)
     }
 
     /// Make an item ready at `ready_at` unless it is ready sooner. Returns whether its ready
@@ -351,22 +341,21 @@ impl<K: Clone + Eq + Hash> State<K> {
     }
 
     /// Hand out the next ready item, if any, with its priority. `now` (Tokio's clock) is read
-    /// only if items wait for a ready time; `taken_at` is the stopwatch's reading to record
-    /// the item as taken at, if the caller has one (the stopwatch is read otherwise, with
-    /// metrics on).
+    /// only if items wait for a ready time; `stamp` is the stopwatch's reading (with metrics
+    /// on), the time the item is taken at.
     pub(crate) fn pop(
         &mut self,
         now: impl FnOnce() -> Instant,
-        taken_at: Option<Stamp>,
+        stamp: Option<Stamp>,
     ) -> Option<(K, Priority)> {
         if self.delayed.entries() > 0 {
-            self.promote_due(now());
+            self.promote_due(now(), stamp);
         }
-        let (slot, entry) = loop {
+        let entry = loop {
             let (_, ticket) = self.ready.pop()?;
             let entry = &mut self.slots[ticket.slot as usize];
             if entry.seq == ticket.seq {
-                break (ticket.slot, entry);
+                break entry;
             }
         };
         debug_assert!(entry.pending == Pending::Dirty && !entry.processing);
@@ -374,24 +363,33 @@ impl<K: Clone + Eq + Hash> State<K> {
         entry.processing = true;
         self.ready_len -= 1;
         self.processing += 1;
-        if let Some(now) = taken_at
-            .filter(|_| self.record.on())
-            .or_else(|| self.record.now())
-        {
+        if let Some(now) = stamp.filter(|_| self.record.on()) {
             self.record.depth(entry.priority, -1);
             if let Some(added_at) = entry.added_at.take() {
                 let seconds = stopwatch::seconds(added_at, now);
                 self.unreported_latency = self.record.duration(seconds, Tally::queue_latency);
             }
-            entry.started_at = Some(now);
-            entry.in_flight_at = self.in_flight.len();
-            self.in_flight.push(slot);
+            entry.in_flight_at = match self.in_flight_free.pop() {
+                Some(at) => {
+                    self.in_flight[at as usize] = now;
+                    at
+                }
+                None => {
+                    let at = u32::try_from(self.in_flight.len())
+                        .expect("fewer than 2^32 items are in flight");
+                    self.in_flight.push(now);
+                    // Room to free every entry, so that `done` never allocates.
+                    self.in_flight_free.reserve(self.in_flight.len());
+                    at
+                }
+            };
         }
         entry.key.clone().map(|key| (key, entry.priority))
     }
 
-    /// Finish processing an item. Returns whether it entered the ready queue again.
-    pub(crate) fn done(&mut self, key: &K) -> bool {
+    /// Finish processing an item. Returns whether it entered the ready queue again. `stamp` is
+    /// the stopwatch's reading (with metrics on).
+    pub(crate) fn done(&mut self, key: &K, stamp: Option<Stamp>) -> bool {
         let hash = self.hasher.hash_one(key);
         let slots = &mut self.slots;
         let Ok(found) = self
@@ -407,18 +405,14 @@ impl<K: Clone + Eq + Hash> State<K> {
         }
         entry.processing = false;
         self.processing -= 1;
-        if self.record.on() {
-            if let Some(started_at) = entry.started_at.take()
-                && let Some(at) = self.record.now()
-            {
+        let in_flight_at = std::mem::replace(&mut entry.in_flight_at, NOT_IN_FLIGHT);
+        if in_flight_at != NOT_IN_FLIGHT {
+            let started_at = std::mem::replace(&mut self.in_flight[in_flight_at as usize], IDLE);
+            self.in_flight_free.push(in_flight_at);
+            if let Some(at) = stamp.filter(|_| self.record.on()) {
                 let seconds = stopwatch::seconds(started_at, at);
                 self.unreported_work = self.record.duration(seconds, Tally::work_duration);
                 self.last_work = Some(Worked { seconds, at });
-            }
-            let at = entry.in_flight_at;
-            self.in_flight.swap_remove(at);
-            if let Some(&moved) = self.in_flight.get(at) {
-                slots[moved as usize].in_flight_at = at;
             }
         }
         let entry = &mut slots[slot as usize];
@@ -492,8 +486,7 @@ impl<K: Clone + Eq + Hash> State<K> {
                             pending: Pending::Clean,
                             processing: false,
                             added_at: None,
-                            started_at: None,
-                            in_flight_at: 0,
+                            in_flight_at: NOT_IN_FLIGHT,
                         });
                         // Room on the free list for every slot, taken now while items are
                         // added, so that `done` never grows it: growing it there, in the middle
@@ -510,9 +503,9 @@ impl<K: Clone + Eq + Hash> State<K> {
     }
 
     /// The `Clean` or `Waiting` to `Dirty` transition, or a priority raise if already dirty.
-    /// `ready_at` is when a waiting item became due on the stopwatch (now if `None`), for the
-    /// latency metric.
-    fn make_dirty(&mut self, slot: u32, priority: Priority, ready_at: Option<Stamp>) -> bool {
+    /// `added_at` is when it became dirty on the stopwatch (with metrics on), for the latency
+    /// metric.
+    fn make_dirty(&mut self, slot: u32, priority: Priority, added_at: Option<Stamp>) -> bool {
         let entry = &mut self.slots[slot as usize];
         match entry.pending {
             Pending::Dirty => {
@@ -528,7 +521,7 @@ impl<K: Clone + Eq + Hash> State<K> {
         entry.pending = Pending::Dirty;
         if self.record.on() {
             self.record.add(entry.priority);
-            entry.added_at = ready_at.or_else(|| self.record.now());
+            entry.added_at = added_at;
         }
         if entry.processing {
             return false;
@@ -568,18 +561,16 @@ impl<K: Clone + Eq + Hash> State<K> {
 
     /// Move the waiting items whose ready time has come to the dirty state, in ready time order.
     /// With metrics on, each counts as added when it became due: its ready time, which is on
-    /// Tokio's clock, goes onto the stopwatch as the stopwatch's reading now less how long ago
-    /// (on Tokio's clock) that was.
-    fn promote_due(&mut self, now: Instant) {
-        let mut stamp = None;
+    /// Tokio's clock, goes onto the stopwatch as the stopwatch's reading now (`stamp`) less
+    /// how long ago (on Tokio's clock) that was.
+    fn promote_due(&mut self, now: Instant, stamp: Option<Stamp>) {
         while let Some(ticket) = self.delayed.pop_due(now) {
             let entry = &self.slots[ticket.slot as usize];
             if let Pending::Waiting(ready_at) = entry.pending
                 && entry.seq == ticket.seq
             {
                 let priority = entry.priority;
-                let due_at = self.record.on().then(|| {
-                    let stamp = *stamp.get_or_insert_with(|| self.record.now().unwrap_or(0));
+                let due_at = stamp.map(|stamp| {
                     let ago = now.saturating_duration_since(ready_at).as_nanos();
                     stamp.saturating_sub(u64::try_from(ago).unwrap_or(u64::MAX))
                 });
@@ -611,9 +602,9 @@ mod tests {
     fn steady_state_reuses_slots_instead_of_growing() {
         let mut state = State::default();
         for key in 0..1000 {
-            assert!(state.add(key, Priority::NORMAL));
+            assert!(state.add(key, Priority::NORMAL, None));
             assert_eq!(state.pop(now, None), Some((key, Priority::NORMAL)));
-            assert!(!state.done(&key));
+            assert!(!state.done(&key, None));
         }
         assert_eq!(state.slots.len(), 1);
         assert_eq!(state.index.len(), 0);
@@ -623,10 +614,10 @@ mod tests {
     fn priority_raises_leave_a_bounded_number_of_stale_tickets() {
         let mut state = State::default();
         for key in 0..10 {
-            state.add(key, Priority::LOW);
+            state.add(key, Priority::LOW, None);
         }
         for level in 0..1000 {
-            state.add(level % 10, Priority::new(level));
+            state.add(level % 10, Priority::new(level), None);
         }
         assert_eq!(state.ready_len, 10);
         assert!(state.ready.tickets() <= 2 * 10 + COMPACT_SLACK + 1);
@@ -641,7 +632,7 @@ mod tests {
     fn shut_down_frees_the_slots_of_waiting_items_but_not_of_processing_ones() {
         let mut state = State::default();
         let later = now() + std::time::Duration::from_secs(60);
-        state.add("busy", Priority::NORMAL);
+        state.add("busy", Priority::NORMAL, None);
         assert_eq!(state.pop(now, None), Some(("busy", Priority::NORMAL)));
         state.add_after("busy", later, Priority::NORMAL);
         state.add_after("idle", later, Priority::NORMAL);
@@ -651,7 +642,7 @@ mod tests {
             1,
             "only the item in flight is still known"
         );
-        assert!(!state.done(&"busy"), "its wait was dropped");
+        assert!(!state.done(&"busy", None), "its wait was dropped");
         assert_eq!(state.index.len(), 0);
     }
 
@@ -659,11 +650,11 @@ mod tests {
     fn finishing_items_allocates_nothing() {
         let mut state = State::default();
         for i in 0..1000 {
-            state.add(i, Priority::NORMAL);
+            state.add(i, Priority::NORMAL, None);
         }
         let capacity = state.free.capacity();
         while let Some((key, _)) = state.pop(now, None) {
-            assert!(!state.done(&key));
+            assert!(!state.done(&key, None));
         }
         assert_eq!(state.free.len(), 1000, "every slot is free again");
         assert_eq!(
@@ -671,6 +662,64 @@ mod tests {
             capacity,
             "the free list had room for every slot before the first done"
         );
+    }
+
+    #[test]
+    fn with_metrics_finishing_items_allocates_nothing_either() {
+        let mut state = State::recording(Record::Hooks(Arc::new(crate::queue::NoopMetrics)));
+        for i in 0..100 {
+            state.add(i, Priority::NORMAL, Some(i));
+        }
+        // A hundred items in flight at once, then all done, then again: the second round
+        // reuses the entries the first freed.
+        for round in 0..2 {
+            let taken: Vec<_> = std::iter::from_fn(|| state.pop(now, Some(1000)))
+                .map(|(key, _)| key)
+                .collect();
+            assert_eq!(taken.len(), 100);
+            let (entries, free) = (state.in_flight.capacity(), state.in_flight_free.capacity());
+            for key in taken {
+                assert!(!state.done(&key, Some(2000)));
+                state.add(key, Priority::NORMAL, Some(2000));
+            }
+            assert_eq!(
+                state.in_flight.len(),
+                100,
+                "round {round}: entries are reused"
+            );
+            assert_eq!(
+                (state.in_flight.capacity(), state.in_flight_free.capacity()),
+                (entries, free),
+                "round {round}: done grew nothing"
+            );
+            assert_eq!(state.unfinished_work(3000), (0.0, 0.0));
+        }
+    }
+
+    #[test]
+    fn unfinished_work_counts_the_items_in_flight_only() {
+        let mut state = State::recording(Record::Hooks(Arc::new(crate::queue::NoopMetrics)));
+        for key in ["a", "b", "c"] {
+            state.add(key, Priority::NORMAL, Some(0));
+        }
+        assert_eq!(
+            state.pop(now, Some(1_000_000_000)),
+            Some(("a", Priority::NORMAL))
+        );
+        assert_eq!(
+            state.pop(now, Some(2_000_000_000)),
+            Some(("b", Priority::NORMAL))
+        );
+        assert_eq!(
+            state.pop(now, Some(3_000_000_000)),
+            Some(("c", Priority::NORMAL))
+        );
+        state.done(&"b", Some(4_000_000_000));
+        // a for 4 s, c for 2 s; b is done.
+        assert_eq!(state.unfinished_work(5_000_000_000), (6.0, 4.0));
+        state.done(&"a", Some(5_000_000_000));
+        assert_eq!(state.pop(now, Some(5_000_000_000)), None);
+        assert_eq!(state.unfinished_work(6_000_000_000), (3.0, 3.0));
     }
 
     #[test]

@@ -129,12 +129,13 @@ struct Slot<K> {
     in_flight_at: u32,
 }
 
-/// How long a `done` item was processed, and when `done` read the stopwatch (with metrics on).
+/// How long a `done` item was processed, and the stopwatch reading its work ended at (with
+/// metrics on).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Worked {
-    /// Seconds from the `get` that handed the item out to its `done`.
+    /// Seconds from the `get` that handed the item out to the end of its work.
     pub(crate) seconds: f64,
-    /// When `done` read the stopwatch.
+    /// The reading its work ended at: the worker's, or the one `done` took.
     pub(crate) at: Stamp,
 }
 
@@ -176,9 +177,9 @@ pub(crate) struct State<K> {
     in_flight: Vec<Stamp>,
     in_flight_free: Vec<u32>,
     record: Record,
-    /// The work duration the last `done` measured (with metrics on) and the instant it read,
-    /// for a controller to report as its reconcile time and to start its next item at without
-    /// reading the clock again.
+    /// The work duration the last `done` measured (with metrics on) and the reading it ended
+    /// at, for a controller to report as its reconcile time and to start its next item at
+    /// without reading the stopwatch again.
     pub(crate) last_work: Option<Worked>,
     /// The queue latency of the item the last `pop` handed out and the work duration the last
     /// `done` measured, for the caller to report to the hooks once the lock is released.
@@ -230,7 +231,7 @@ impl<K> State<K> {
 
     /// Moves the tally, if the queue keeps one, into its series.
     pub(crate) fn hand_over_tally(&mut self) {
-        if let Record::Tally { tally, series, .. } = &mut self.record {
+        if let Record::Tally { tally, series } = &mut self.record {
             series.take(tally);
         }
     }

@@ -16,6 +16,8 @@
 //! true)]`), the stopwatch is Tokio's clock, so that a test advancing time sees the durations
 //! it advanced, exactly.
 
+use std::sync::OnceLock;
+
 use tokio::time::Instant;
 
 /// Nanoseconds on a queue's stopwatch, counted from when the queue was built.
@@ -44,7 +46,11 @@ impl Stopwatch {
 
     /// The CPU's counter, whatever Tokio's clock does.
     pub(crate) fn counter() -> Self {
-        let clock = quanta::Clock::new();
+        // One clock per process: making one calibrates the counter the first time (about half
+        // a millisecond here) and asks the CPU what counter it has every time (about 25 µs
+        // under a hypervisor, where `cpuid` traps).
+        static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+        let clock = CLOCK.get_or_init(quanta::Clock::new).clone();
         let start = clock.raw();
         Stopwatch::Counter { clock, start }
     }

@@ -60,8 +60,8 @@ struct Worker<R: Reconciler> {
 }
 
 impl<R: Reconciler> Worker<R> {
-    /// Reconciles `key` and marks it done; returns when the queue measured it done (with
-    /// metrics on), for the worker's next [`get_at`](crate::queue::WorkQueue::get_at).
+    /// Reconciles `key` and marks it done; returns the queue's stopwatch reading its work ended
+    /// at (with metrics on), for the worker's next [`get_at`](crate::queue::WorkQueue::get_at).
     async fn process(&self, key: ObjectKey) -> Option<Stamp> {
         let queue = &self.enqueuer.queue;
         let reason = self.enqueuer.take_reason(&key);

@@ -100,7 +100,6 @@ impl Families {
     }
 }
 
-/// How a reconcile ended, as `controller_runtime_reconcile_total`'s `result` label counts it.
 const ACTIVE: Family = Family {
     name: "controller_runtime_active_workers",
     help: "Number of currently used workers per controller",
@@ -166,6 +165,7 @@ impl Collector for ActiveWorkers {
     }
 }
 
+/// How a reconcile ended, as `controller_runtime_reconcile_total`'s `result` label counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReconcileResult {
     /// Succeeded and waits for the next change.
@@ -206,9 +206,10 @@ pub(crate) struct ControllerMetrics {
 }
 
 impl ControllerMetrics {
+    /// The series of the controller `name`, whose workers take their items from `queue`.
+    ///
     /// Resolving a label set creates its series at zero: that is the pre-initialisation
     /// controller-runtime does when a controller starts.
-    /// The series of the controller `name`, whose workers take their items from `queue`.
     pub(crate) fn new(
         families: &Families,
         name: &str,

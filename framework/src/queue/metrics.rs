@@ -114,6 +114,7 @@ mod tests {
     use tokio::time::advance;
 
     use super::*;
+    use crate::queue::stopwatch::real_time;
     use crate::queue::{MaxOfRateLimiter, WorkQueue};
 
     /// Records every call, as a Prometheus implementation would see them.
@@ -237,22 +238,11 @@ mod tests {
         let (queue, recorder) = recorded_queue();
         queue.add("a");
         let a = queue.get().await.unwrap();
-        let real = std::time::Instant::now();
-        // Busy-wait (no sleep): work that takes at least 2 ms of real time.
-        while real.elapsed() < Duration::from_millis(2) {
-            std::hint::spin_loop();
-        }
-        let elapsed = real.elapsed().as_secs_f64();
+        let real = real_time::busy_for(Duration::from_millis(2));
         queue.done(&a);
         let work = recorder.0.lock().work.clone();
         assert_eq!(work.len(), 1);
-        // At least the real time that passed (less a tenth for calibration, which is far
-        // better than that); the upper bound leaves room for being descheduled.
-        assert!(
-            work[0] >= elapsed * 0.9 && work[0] < elapsed + 1.0,
-            "work {} s, real {elapsed} s",
-            work[0]
-        );
+        real_time::assert_measured(work[0], real);
     }
 
     #[tokio::test(start_paused = true)]

@@ -247,8 +247,8 @@ where
     }
 
     /// [`get_with_priority`](Self::get_with_priority) for a worker that has just finished an
-    /// item: `finished_at` is the stopwatch reading its [`done_timed`](Self::done_timed) took.
-    /// If an item is ready at once, that reading serves as the time it was taken (for the
+    /// item: `finished_at` is the reading its last item's work ended at, as
+    /// [`done_timed`](Self::done_timed) returned it. If an item is ready at once, that reading serves as the time it was taken (for the
     /// queue and work duration metrics) instead of a second one a few hundred nanoseconds
     /// later; an item the worker has to wait for reads the stopwatch when it comes.
     pub(crate) async fn get_at(&self, finished_at: Option<Stamp>) -> Option<(K, Priority)> {

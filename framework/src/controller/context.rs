@@ -110,6 +110,7 @@ impl fmt::Display for ReconcileReason {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) client: Client,
     pub(crate) cache: Cache,

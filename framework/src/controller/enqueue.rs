@@ -1,9 +1,9 @@
 //! The controller's side of its workqueue: keys go in with the reason they were added for, so
 //! the reconcile that takes a key can say why it runs.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
+use hashbrown::HashMap;
 use parking_lot::Mutex;
 
 use super::context::ReconcileReason;
@@ -15,38 +15,50 @@ use crate::queue::{Priority, WorkQueue};
 #[derive(Debug)]
 pub(crate) struct Enqueuer {
     pub(crate) queue: WorkQueue<ObjectKey>,
-    reasons: Mutex<HashMap<ObjectKey, ReconcileReason>>,
+    /// Both maps under one lock: a reconcile starts by reading both ([`Enqueuer::take`]).
+    pending: Mutex<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    reasons: HashMap<ObjectKey, ReconcileReason>,
     /// Counted here rather than read from the rate limiter, which only counts the retries it
     /// delays: a retry the error hook schedules itself is a failure all the same.
-    failures: Mutex<HashMap<ObjectKey, u32>>,
+    failures: HashMap<ObjectKey, u32>,
 }
 
 impl Enqueuer {
     pub(crate) fn new(queue: WorkQueue<ObjectKey>) -> Self {
         Self {
             queue,
-            reasons: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
+            pending: Mutex::default(),
         }
     }
 
-    /// How many times in a row `key`'s reconcile has failed.
-    pub(crate) fn failures(&self, key: &ObjectKey) -> u32 {
-        self.failures.lock().get(key).copied().unwrap_or(0)
+    /// What a reconcile of `key` starts from: the reason it was queued for (forgetting it),
+    /// and how many times in a row its reconcile has failed.
+    pub(crate) fn take(&self, key: &ObjectKey) -> (ReconcileReason, u32) {
+        let mut state = self.pending.lock();
+        let reason = state
+            .reasons
+            .remove(key)
+            .unwrap_or(ReconcileReason::Requeue);
+        (reason, state.failures.get(key).copied().unwrap_or(0))
     }
 
     /// Counts one more failure of `key`'s reconcile.
     pub(crate) fn count_failure(&self, key: &ObjectKey) {
-        *self.failures.lock().entry(key.clone()).or_default() += 1;
+        *self.pending.lock().failures.entry(key.clone()).or_default() += 1;
     }
 
     /// Forgets `key`'s failures (after a success, or when giving up until it changes).
     pub(crate) fn reset_failures(&self, key: &ObjectKey) {
-        self.failures.lock().remove(key);
+        self.pending.lock().failures.remove(key);
     }
 
     fn note(&self, key: &ObjectKey, reason: ReconcileReason) {
-        let mut reasons = self.reasons.lock();
+        let mut state = self.pending.lock();
+        let reasons = &mut state.reasons;
         match reasons.get(key) {
             Some(pending) if pending.weight() > reason.weight() => {}
             _ => {
@@ -72,14 +84,6 @@ impl Enqueuer {
         self.note(&key, reason);
         self.queue.add_rate_limited(key);
     }
-
-    /// The reason a key was queued for, forgetting it.
-    pub(crate) fn take_reason(&self, key: &ObjectKey) -> ReconcileReason {
-        self.reasons
-            .lock()
-            .remove(key)
-            .unwrap_or(ReconcileReason::Requeue)
-    }
 }
 
 #[cfg(test)]
@@ -99,9 +103,9 @@ mod tests {
         e.enqueue(key.clone(), ReconcileReason::Resync, Priority::LOW);
         assert_eq!(e.queue.get().await, Some(key.clone()));
         assert_eq!(
-            e.take_reason(&key),
-            ReconcileReason::ObjectChanged(EventKind::Updated)
+            e.take(&key),
+            (ReconcileReason::ObjectChanged(EventKind::Updated), 0)
         );
-        assert_eq!(e.take_reason(&key), ReconcileReason::Requeue);
+        assert_eq!(e.take(&key), (ReconcileReason::Requeue, 0));
     }
 }

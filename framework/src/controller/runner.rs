@@ -64,14 +64,18 @@ impl<R: Reconciler> Worker<R> {
     /// at (with metrics on), for the worker's next [`get_at`](crate::queue::WorkQueue::get_at).
     async fn process(&self, key: ObjectKey) -> Option<Stamp> {
         let queue = &self.enqueuer.queue;
-        let reason = self.enqueuer.take_reason(&key);
+        let (reason, failures) = self.enqueuer.take(&key);
         let Some(obj) = self.primary.store().get(&key) else {
             // Deleted before its turn: nothing to reconcile.
             queue.forget(&key);
-            self.enqueuer.reset_failures(&key);
+            if failures > 0 {
+                self.enqueuer.reset_failures(&key);
+            }
             return queue.done_timed(&key, None).map(|w| w.at);
         };
-        let attempt = self.enqueuer.failures(&key) + 1;
+        // Only this worker counts `key`'s failures while it holds `key`, so `failures` stays
+        // true until the reconcile ends.
+        let attempt = failures + 1;
         let ctx = Context::new(self.shared.clone(), reason, attempt);
         let span = tracing::info_span!(
             "reconcile",
@@ -113,7 +117,9 @@ impl<R: Reconciler> Worker<R> {
                 };
                 span.record("outcome", result.label());
                 tracing::debug!("reconciled");
-                self.enqueuer.reset_failures(&key);
+                if failures > 0 {
+                    self.enqueuer.reset_failures(&key);
+                }
                 self.apply(&key, action);
                 (result, Failure::None)
             }
@@ -291,23 +297,25 @@ where
         } else {
             crate::events::Recorder::disabled(&self.name)
         };
-        let shared = Arc::new(Shared {
+        let shared = Shared {
             client,
             cache,
             controller: self.name.clone(),
             recorder,
-        });
-        let worker = Arc::new(Worker {
-            reconciler: self.reconciler.clone(),
-            shared,
-            enqueuer: enqueuer.clone(),
-            primary: primary.clone(),
-            timeout: self.timeout,
-            metrics: controller_metrics,
-        });
+        };
         let mut tasks = JoinSet::new();
         for _ in 0..self.max_concurrent {
-            let worker = worker.clone();
+            // Each worker its own `Shared`: every reconcile's context counts a reference to
+            // it, and one count shared by workers on several threads would move between
+            // their caches at every reconcile.
+            let worker = Worker {
+                reconciler: self.reconciler.clone(),
+                shared: Arc::new(shared.clone()),
+                enqueuer: enqueuer.clone(),
+                primary: primary.clone(),
+                timeout: self.timeout,
+                metrics: controller_metrics.clone(),
+            };
             let queue = queue.clone();
             let shutdown = shutdown.clone();
             tasks.spawn(async move {

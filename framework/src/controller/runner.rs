@@ -20,10 +20,6 @@ use crate::informer::{Cache, Informer, ObjectKey, panic_message};
 use crate::metrics::{ControllerMetrics, Failure, Metrics, ReconcileResult};
 use crate::queue::{Priority, Stamp, WorkQueue, default_controller_rate_limiter};
 
-/// How often a controller reports its queue's in-flight work (client-go's queues do it every
-/// 500 ms for themselves).
-const UNFINISHED_WORK_PERIOD: Duration = Duration::from_millis(500);
-
 /// How one reconcile ended.
 enum Outcome<E> {
     Done(Action),
@@ -331,20 +327,6 @@ where
                     match key {
                         Some((key, _)) => finished_at = worker.process(key).await,
                         None => break,
-                    }
-                }
-            });
-        }
-        if metrics.is_some() {
-            let queue = queue.clone();
-            let shutdown = shutdown.clone();
-            tasks.spawn(async move {
-                let mut every = tokio::time::interval(UNFINISHED_WORK_PERIOD);
-                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = every.tick() => queue.update_unfinished_work(),
                     }
                 }
             });

@@ -23,8 +23,8 @@
 //! | `workqueue_retries_total` | counter | `name`, `controller` | rate-limited re-adds |
 //! | `workqueue_queue_duration_seconds` | histogram | `name`, `controller` | add to get; buckets 10⁻⁸ … 10³ s |
 //! | `workqueue_work_duration_seconds` | histogram | `name`, `controller` | get to done; same buckets |
-//! | `workqueue_unfinished_work_seconds` | gauge | `name`, `controller` | every 500 ms |
-//! | `workqueue_longest_running_processor_seconds` | gauge | `name`, `controller` | every 500 ms |
+//! | `workqueue_unfinished_work_seconds` | gauge | `name`, `controller` | the items in flight, measured at each scrape (client-go: every 500 ms) |
+//! | `workqueue_longest_running_processor_seconds` | gauge | `name`, `controller` | the same |
 //! | `leader_election_master_status` | gauge | `name` | [`Metrics::set_leader`] |
 //! | `rest_client_requests_total` | counter | `code`, `method`, `host` | every HTTP request of a [flow-controlled](crate::client) client |
 //! | `rest_client_request_duration_seconds` | histogram | `verb`, `host` | the same; client-go's buckets |
@@ -193,10 +193,9 @@ impl Metrics {
     /// pass to [`WorkQueueBuilder::metrics`](crate::queue::WorkQueueBuilder::metrics) for a
     /// queue of your own. Controllers get theirs automatically.
     ///
-    /// `workqueue_unfinished_work_seconds` and `workqueue_longest_running_processor_seconds`
-    /// only move when the queue's
-    /// [`update_unfinished_work`](crate::queue::WorkQueue::update_unfinished_work) is called;
-    /// call it every 500 ms, as controllers do.
+    /// The queue's `workqueue_unfinished_work_seconds` and
+    /// `workqueue_longest_running_processor_seconds` are measured from its items in flight at
+    /// each scrape.
     pub fn workqueue(&self, name: &str) -> Arc<WorkqueueMetrics> {
         Arc::new(WorkqueueMetrics::new(&self.inner.workqueue, name))
     }

@@ -546,4 +546,53 @@ mod tally_tests {
             );
         }
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn work_in_flight_is_measured_at_each_scrape() {
+        let metrics = Metrics::new();
+        let queue = WorkQueue::builder()
+            .name("q")
+            .metrics(metrics.workqueue("q"))
+            .build();
+        queue.add("a");
+        queue.add("b");
+        let a = queue.get().await.unwrap();
+        advance(Duration::from_millis(3250)).await;
+        let b = queue.get().await.unwrap();
+        advance(Duration::from_secs(1)).await;
+        let in_flight = |lines: Vec<String>| -> Vec<String> {
+            lines
+                .into_iter()
+                .filter(|l| {
+                    l.starts_with("workqueue_unfinished") || l.starts_with("workqueue_longest")
+                })
+                .collect()
+        };
+        // Nothing calls `update_unfinished_work`: the scrape measures, a quarter second past
+        // the half-second marks client-go's queues update them at.
+        assert_eq!(
+            in_flight(workqueue_lines(&metrics)),
+            [
+                r#"workqueue_longest_running_processor_seconds{controller="q",name="q"} 4.25"#,
+                r#"workqueue_unfinished_work_seconds{controller="q",name="q"} 5.25"#,
+            ]
+        );
+        queue.done(&b);
+        advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            in_flight(workqueue_lines(&metrics)),
+            [
+                r#"workqueue_longest_running_processor_seconds{controller="q",name="q"} 5.25"#,
+                r#"workqueue_unfinished_work_seconds{controller="q",name="q"} 5.25"#,
+            ]
+        );
+        queue.done(&a);
+        assert_eq!(
+            in_flight(workqueue_lines(&metrics)),
+            [
+                r#"workqueue_longest_running_processor_seconds{controller="q",name="q"} 0"#,
+                r#"workqueue_unfinished_work_seconds{controller="q",name="q"} 0"#,
+            ]
+        );
+    }
 }

@@ -74,12 +74,14 @@ pub trait QueueMetrics: Any + Send + Sync {
 
     /// The items in flight have been processed for this many seconds in total
     /// (client-go's `workqueue_unfinished_work_seconds`). Reported by
-    /// [`update_unfinished_work`](super::WorkQueue::update_unfinished_work).
+    /// [`update_unfinished_work`](super::WorkQueue::update_unfinished_work) (and, for
+    /// windlass's own series, at each scrape).
     fn unfinished_work(&self, seconds: f64);
 
     /// The longest-running item in flight has been processed for this many seconds
     /// (client-go's `workqueue_longest_running_processor_seconds`). Reported by
-    /// [`update_unfinished_work`](super::WorkQueue::update_unfinished_work).
+    /// [`update_unfinished_work`](super::WorkQueue::update_unfinished_work) (and, for
+    /// windlass's own series, at each scrape).
     fn longest_running_processor(&self, seconds: f64);
 
     /// An item was re-added by [`add_rate_limited`](super::WorkQueue::add_rate_limited)

@@ -229,10 +229,19 @@ impl<K> State<K> {
         }
     }
 
-    /// Moves the tally, if the queue keeps one, into its series.
-    pub(crate) fn hand_over_tally(&mut self) {
+    /// Moves the tally, if the queue keeps one, into its series, and reports the work in
+    /// flight at `now` (the stopwatch's reading as the series are scraped) to them.
+    pub(crate) fn hand_over_tally(&mut self, now: Option<Stamp>) {
+        if !matches!(self.record, Record::Tally { .. }) {
+            return;
+        }
+        let unfinished = now.map(|now| self.unfinished_work(now));
         if let Record::Tally { tally, series } = &mut self.record {
             series.take(tally);
+            if let Some((total, longest)) = unfinished {
+                series.unfinished_work(total);
+                series.longest_running_processor(longest);
+            }
         }
     }
 

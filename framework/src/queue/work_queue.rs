@@ -89,7 +89,8 @@ impl<K> Shared<K> {
 pub(crate) trait Scraped: Send + Sync {
     /// Items handed out by `get` and not yet `done`.
     fn in_flight(&self) -> usize;
-    /// Moves what the queue tallied into its series, if it keeps a tally.
+    /// Moves what the queue tallied into its series, and reports its work in flight now to
+    /// them, if it keeps a tally.
     fn hand_over_tally(&self);
 }
 
@@ -98,14 +99,16 @@ impl<K: Send + Sync> Scraped for Shared<K> {
         self.state.lock().processing()
     }
     fn hand_over_tally(&self) {
-        self.state.lock().hand_over_tally();
+        let now = self.stamp();
+        self.state.lock().hand_over_tally(now);
     }
 }
 
 impl<K> Drop for Shared<K> {
     /// What the queue tallied since the last scrape still counts.
     fn drop(&mut self) {
-        self.state.get_mut().hand_over_tally();
+        let now = self.stamp();
+        self.state.get_mut().hand_over_tally(now);
     }
 }
 
@@ -411,8 +414,12 @@ where
     }
 
     /// Reports the unfinished work and longest-running processor metrics, computed from the
-    /// items in flight now. The manager calls this every 500 ms, as client-go's queues do
-    /// for themselves; it does nothing for a queue without metrics.
+    /// items in flight now; it does nothing for a queue without metrics.
+    ///
+    /// A queue built with windlass's own series ([`Metrics::workqueue`](crate::metrics::Metrics::workqueue),
+    /// as every controller's queue is) reports them at each scrape by itself. A queue with
+    /// [`QueueMetrics`] of your own needs this called periodically: client-go's queues do it
+    /// every 500 ms.
     pub fn update_unfinished_work(&self) {
         let (Some(metrics), Some(now)) = (&self.shared.metrics, self.shared.stamp()) else {
             return;

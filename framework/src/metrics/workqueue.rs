@@ -436,6 +436,14 @@ mod tally_tests {
         }
     }
 
+    /// A queue named `q` recording into `metrics`' series, as a controller's does.
+    fn tallied_queue(metrics: &Metrics) -> WorkQueue<&'static str> {
+        WorkQueue::builder()
+            .name("q")
+            .metrics(metrics.workqueue("q"))
+            .build()
+    }
+
     fn workqueue_lines(metrics: &Metrics) -> Vec<String> {
         metrics.scraped_lines("workqueue_")
     }
@@ -470,10 +478,7 @@ mod tally_tests {
     #[tokio::test(start_paused = true)]
     async fn a_queue_keeping_a_tally_is_scraped_as_one_calling_the_hooks() {
         let (tallied, hooked) = (Metrics::new(), Metrics::new());
-        let a = WorkQueue::builder()
-            .name("q")
-            .metrics(tallied.workqueue("q"))
-            .build();
+        let a = tallied_queue(&tallied);
         let b = WorkQueue::builder()
             .name("q")
             .metrics(Arc::new(ViaHooks(hooked.workqueue("q"))))
@@ -507,10 +512,7 @@ mod tally_tests {
     fn dropped_queues_are_not_kept_without_scrapes() {
         let metrics = Metrics::new();
         for _ in 0..3 {
-            let queue: WorkQueue<&str> = WorkQueue::builder()
-                .name("q")
-                .metrics(metrics.workqueue("q"))
-                .build();
+            let queue = tallied_queue(&metrics);
             queue.add("a");
         }
         let series = metrics.workqueue("q");
@@ -525,10 +527,7 @@ mod tally_tests {
     #[tokio::test(start_paused = true)]
     async fn what_a_dropped_queue_tallied_still_counts() {
         let metrics = Metrics::new();
-        let queue = WorkQueue::builder()
-            .name("q")
-            .metrics(metrics.workqueue("q"))
-            .build();
+        let queue = tallied_queue(&metrics);
         queue.add("a");
         queue.add("b");
         assert_eq!(queue.get().await, Some("a"));
@@ -550,10 +549,7 @@ mod tally_tests {
     #[tokio::test(start_paused = true)]
     async fn work_in_flight_is_measured_at_each_scrape() {
         let metrics = Metrics::new();
-        let queue = WorkQueue::builder()
-            .name("q")
-            .metrics(metrics.workqueue("q"))
-            .build();
+        let queue = tallied_queue(&metrics);
         queue.add("a");
         queue.add("b");
         let a = queue.get().await.unwrap();

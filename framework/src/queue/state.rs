@@ -170,10 +170,11 @@ pub(crate) struct State<K> {
     /// Slots whose `pending` is `Waiting`.
     waiting: usize,
     processing: usize,
-    /// When each item in flight was taken, kept only when metrics are on (for
-    /// `update_unfinished_work`): entries are reused through `in_flight_free`, so that
-    /// finishing an item writes its own entry and slot only (moving another item's entry
-    /// would write that item's slot, a line another worker's core may hold).
+    /// When each item in flight was taken, kept only when metrics are on (for the unfinished
+    /// work series, measured at a scrape or by `update_unfinished_work`): entries are reused
+    /// through `in_flight_free`, so that finishing an item writes its own entry and slot only
+    /// (moving another item's entry would write that item's slot, a line another worker's
+    /// core may hold).
     in_flight: Vec<Stamp>,
     in_flight_free: Vec<u32>,
     record: Record,

@@ -251,9 +251,10 @@ where
 
     /// [`get_with_priority`](Self::get_with_priority) for a worker that has just finished an
     /// item: `finished_at` is the reading its last item's work ended at, as
-    /// [`done_timed`](Self::done_timed) returned it. If an item is ready at once, that reading serves as the time it was taken (for the
-    /// queue and work duration metrics) instead of a second one a few hundred nanoseconds
-    /// later; an item the worker has to wait for reads the stopwatch when it comes.
+    /// [`done_timed`](Self::done_timed) returned it. If an item is ready at once, that reading
+    /// serves as the time it was taken (for the queue and work duration metrics) instead of a
+    /// second one a few hundred nanoseconds later; an item the worker has to wait for reads
+    /// the stopwatch when it comes.
     pub(crate) async fn get_at(&self, finished_at: Option<Stamp>) -> Option<(K, Priority)> {
         let shared = &*self.shared;
         let mut finished_at = finished_at;
@@ -326,8 +327,8 @@ where
     /// ([`stamp`](Self::stamp)); without it, `done_timed` reads the stopwatch itself.
     ///
     /// A worker that reads it as its reconcile returns reads it away from every lock: measured
-    /// with workers on two threads contending for the queue, a read just before taking the
-    /// queue's lock cost a no-op reconcile about 5 % more than one there.
+    /// with workers on two threads contending for the queue, reading it here, just before
+    /// taking the queue's lock, cost a no-op reconcile about 5 % more than reading it there.
     pub(crate) fn done_timed(&self, item: &K, finished_at: Option<Stamp>) -> Option<Worked> {
         let shared = &*self.shared;
         let stamp = finished_at.or_else(|| shared.stamp());
@@ -416,10 +417,10 @@ where
     /// Reports the unfinished work and longest-running processor metrics, computed from the
     /// items in flight now; it does nothing for a queue without metrics.
     ///
-    /// A queue built with windlass's own series ([`Metrics::workqueue`](crate::metrics::Metrics::workqueue),
-    /// as every controller's queue is) reports them at each scrape by itself. A queue with
-    /// [`QueueMetrics`] of your own needs this called periodically: client-go's queues do it
-    /// every 500 ms.
+    /// A queue built with windlass's own series
+    /// ([`Metrics::workqueue`](crate::metrics::Metrics::workqueue), as every controller's queue
+    /// is) reports them at each scrape by itself. A queue with [`QueueMetrics`] of your own
+    /// needs this called periodically: client-go's queues do it every 500 ms.
     pub fn update_unfinished_work(&self) {
         let (Some(metrics), Some(now)) = (&self.shared.metrics, self.shared.stamp()) else {
             return;

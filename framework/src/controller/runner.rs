@@ -168,7 +168,7 @@ impl<R: Reconciler> Worker<R> {
         // more for it would cost more than the rest of the metrics together.
         let worked = queue.done_timed(&key, finished_at);
         if let Some(metrics) = &self.metrics {
-            metrics.finish(worked.map_or(0.0, |w| w.seconds), result, failure);
+            metrics.finish(worked.map_or(0, |w| w.nanos), result, failure);
         }
         worked.map(|w| w.at)
     }

@@ -236,11 +236,13 @@ impl ControllerMetrics {
         metrics
     }
 
-    /// A reconcile ended after `seconds`: its result, and which kind of failure it was.
-    pub(crate) fn finish(&self, seconds: f64, result: ReconcileResult, failure: Failure) {
+    /// A reconcile ended after `nanos` nanoseconds: its result, and which kind of failure it
+    /// was.
+    #[inline]
+    pub(crate) fn finish(&self, nanos: u64, result: ReconcileResult, failure: Failure) {
         // One shard lookup for the two updates every reconcile makes.
         let here = sharded::here();
-        self.time.observe_here(seconds, here);
+        self.time.observe_nanos_here(nanos, here);
         match result {
             ReconcileResult::Success => self.success.inc_here(here),
             ReconcileResult::Requeue => self.requeue.inc_here(here),
@@ -285,7 +287,7 @@ mod tests {
         let families = Families::new();
         let queue = WorkQueue::<&str>::new("c");
         let m = ControllerMetrics::new(&families, "c", 2, queue.scraped());
-        m.finish(0.001, ReconcileResult::Error, Failure::Panic);
+        m.finish(1_000_000, ReconcileResult::Error, Failure::Panic);
         assert_eq!(m.error.get(), 1);
         assert_eq!(m.errors.get(), 1);
         assert_eq!(m.panics.get(), 1);

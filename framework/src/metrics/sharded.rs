@@ -18,6 +18,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, Metric, MetricFamily, MetricType};
 
 use super::collect::{family, label_pairs};
+use crate::queue::nanos_as_seconds;
 
 /// How many shards are owned by one thread each. Threads beyond these share one more shard.
 const OWNED: usize = 16;
@@ -32,6 +33,20 @@ const CHUNK: usize = 16;
 #[repr(align(128))]
 #[derive(Default)]
 struct Chunk<T>([T; CHUNK]);
+
+/// Words of a histogram's shard: three chunks, room for the counts of up to 45 bounds and
+/// `+Inf`, and the two sums. One size for every histogram, so that finding a word is one
+/// index.
+const ROW: usize = 3 * CHUNK;
+
+#[repr(align(128))]
+struct Row([AtomicU64; ROW]);
+
+impl Default for Row {
+    fn default() -> Self {
+        Row(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
 
 /// Which owned shards are taken, one bit each.
 static TAKEN: AtomicU32 = AtomicU32::new(0);
@@ -88,6 +103,7 @@ impl Drop for Claim {
 
 /// The current thread's shard. The first call claims a free owned shard if there is one;
 /// after the thread's locals are destroyed it records into the shared shard.
+#[inline]
 fn slot() -> Slot {
     thread_local! {
         static CLAIM: Claim = Claim::new();
@@ -102,25 +118,31 @@ fn slot() -> Slot {
 pub(crate) struct Here(Slot, std::marker::PhantomData<*const ()>);
 
 /// The current thread's shard, for the `*_here` updates.
+#[inline]
 pub(crate) fn here() -> Here {
     Here(slot(), std::marker::PhantomData)
 }
 
 /// Adds to a word of a shard. Only the owner of an owned shard writes to it, so a plain load
 /// and store (no locked instruction) cannot lose an update; the shared shard needs an atomic
-/// add.
-fn add_u64(word: &AtomicU64, delta: u64, slot: Slot) {
+/// add. Returns the word's value before.
+#[inline]
+fn add_u64(word: &AtomicU64, delta: u64, slot: Slot) -> u64 {
     if slot.owned {
-        word.store(
-            word.load(Ordering::Relaxed).wrapping_add(delta),
-            Ordering::Relaxed,
-        );
+        let before = word.load(Ordering::Relaxed);
+        word.store(before.wrapping_add(delta), Ordering::Relaxed);
+        before
     } else {
-        word.fetch_add(delta, Ordering::Relaxed);
+        word.fetch_add(delta, Ordering::Relaxed)
     }
 }
 
+/// 2^64 nanoseconds in seconds: what a histogram's nanosecond sum carries into its sum in
+/// seconds when it wraps (after 584 years of durations).
+const WRAP_SECONDS: f64 = 18_446_744_073_709_551_616.0 / 1e9;
+
 /// Adds to a word of a shard holding the bits of an `f64`, as [`add_u64`] does.
+#[inline]
 fn add_f64(word: &AtomicU64, delta: f64, slot: Slot) {
     let mut current = word.load(Ordering::Relaxed);
     if slot.owned {
@@ -161,6 +183,7 @@ impl Sum {
         }
     }
 
+    #[inline]
     fn add(&self, delta: u64, Here(slot, _): Here) {
         add_u64(&self.shards[slot.index].0[0], delta, slot);
     }
@@ -187,6 +210,7 @@ impl Counter {
     }
 
     /// Adds one in the shard of `here`, the current thread's.
+    #[inline]
     pub(crate) fn inc_here(&self, here: Here) {
         self.0.add(1, here);
     }
@@ -260,30 +284,72 @@ impl Series for Gauge {
 
 /// A histogram with fixed bucket bounds.
 ///
-/// Each shard holds a count per bucket (plus one for observations above the last bound) and
-/// the sum of its observations. The sample count is the total of the bucket counts, so a
-/// scrape always sees the `+Inf` bucket equal to the count, as Prometheus requires, even
-/// while observations are being recorded.
+/// Each shard holds a count per bucket (plus one for observations above the last bound), the
+/// sum of its observations in seconds and the sum of those recorded in whole nanoseconds. The
+/// sample count is the total of the bucket counts, so a scrape always sees the `+Inf` bucket
+/// equal to the count, as Prometheus requires, even while observations are being recorded.
 pub(crate) struct Histogram {
     bounds: Arc<[f64]>,
-    /// Chunks per shard: enough for `bounds.len() + 1` bucket counts and the sum.
-    stride: usize,
-    chunks: Box<[Chunk<AtomicU64>]>,
+    /// Each bound as the largest whole number of nanoseconds at or below it, so that a
+    /// duration in nanoseconds finds its bucket by integer comparisons: `n <= nanos_bounds[i]`
+    /// exactly when `n as f64 / 1e9 <= bounds[i]`.
+    nanos_bounds: Box<[u64]>,
+    /// One row per shard.
+    rows: Box<[Row]>,
+}
+
+/// The largest whole number of nanoseconds `n` with `nanos_as_seconds(n) <= bound`, for a
+/// bound of zero or more (`u64::MAX` for one beyond what `u64` nanoseconds reach).
+pub(crate) const fn nanos_at_or_below(bound: f64) -> u64 {
+    assert!(
+        bound >= 0.0,
+        "histogram bounds here are durations, so not negative"
+    );
+    let estimate = bound * 1e9;
+    if estimate >= u64::MAX as f64 {
+        return u64::MAX;
+    }
+    // The float product is within a few nanoseconds of the answer; the rounding of the
+    // division decides the rest.
+    let mut n = estimate as u64;
+    while n > 0 && nanos_as_seconds(n) > bound {
+        n -= 1;
+    }
+    while n < u64::MAX && nanos_as_seconds(n + 1) <= bound {
+        n += 1;
+    }
+    n
 }
 
 impl Histogram {
     fn new(bounds: Arc<[f64]>) -> Self {
-        let words = bounds.len() + 2;
-        let stride = words.div_ceil(CHUNK);
+        assert!(
+            bounds.len() + 3 <= ROW,
+            "a sharded histogram has at most {} bounds",
+            ROW - 3
+        );
         Self {
-            chunks: (0..SHARDS * stride).map(|_| Chunk::default()).collect(),
+            rows: (0..SHARDS).map(|_| Row::default()).collect(),
+            nanos_bounds: bounds.iter().map(|&b| nanos_at_or_below(b)).collect(),
             bounds,
-            stride,
         }
     }
 
+    /// The word of a shard holding the sum of the observations recorded in seconds.
+    #[inline]
+    fn seconds_sum(&self) -> usize {
+        self.bounds.len() + 1
+    }
+
+    /// The word of a shard holding the sum of the observations recorded in nanoseconds.
+    #[inline]
+    fn nanos_sum(&self) -> usize {
+        self.bounds.len() + 2
+    }
+
+    #[inline]
     fn word(&self, shard: usize, word: usize) -> &AtomicU64 {
-        &self.chunks[shard * self.stride + word / CHUNK].0[word % CHUNK]
+        &self.rows[shard].0[word]
     }
 
     /// Records one observation.
@@ -303,19 +369,55 @@ impl Histogram {
             .position(|bound| value <= *bound)
             .unwrap_or(self.bounds.len());
         add_u64(self.word(slot.index, bucket), 1, slot);
-        add_f64(self.word(slot.index, self.bounds.len() + 1), value, slot);
+        add_f64(self.word(slot.index, self.seconds_sum()), value, slot);
     }
 
-    /// Adds observations counted elsewhere (a queue's tally): `counts` per bucket, the last
-    /// one above every bound, and their `sum`.
-    pub(crate) fn add_counted(&self, counts: &[u64], sum: f64) {
+    /// Records a duration of `nanos` nanoseconds in the shard of `here`, the current thread's:
+    /// the same as observing `nanos_as_seconds(nanos)`, with integer comparisons and an
+    /// integer sum (no conversion to floating point on the way).
+    #[inline]
+    pub(crate) fn observe_nanos_here(&self, nanos: u64, Here(slot, _): Here) {
+        let bucket = self
+            .nanos_bounds
+            .iter()
+            .position(|&bound| nanos <= bound)
+            .unwrap_or(self.bounds.len());
+        add_u64(self.word(slot.index, bucket), 1, slot);
+        self.add_nanos(nanos, slot);
+    }
+
+    /// Adds `nanos` to the nanosecond sum of `slot`'s shard, carrying into its sum in seconds
+    /// when it wraps.
+    #[inline]
+    fn add_nanos(&self, nanos: u64, slot: Slot) {
+        let before = add_u64(self.word(slot.index, self.nanos_sum()), nanos, slot);
+        if before.checked_add(nanos).is_none() {
+            add_f64(
+                self.word(slot.index, self.seconds_sum()),
+                WRAP_SECONDS,
+                slot,
+            );
+        }
+    }
+
+    /// Adds durations counted elsewhere (a queue's tally): `counts` per bucket, the last one
+    /// above every bound, and their sum in nanoseconds.
+    pub(crate) fn add_counted(&self, counts: &[u64], sum_nanos: u128) {
         debug_assert_eq!(counts.len(), self.bounds.len() + 1);
         for (bucket, &n) in counts.iter().enumerate() {
             if n > 0 {
                 add_u64(self.word(SHARED.index, bucket), n, SHARED);
             }
         }
-        add_f64(self.word(SHARED.index, self.bounds.len() + 1), sum, SHARED);
+        let wraps = (sum_nanos >> 64) as f64;
+        if wraps > 0.0 {
+            add_f64(
+                self.word(SHARED.index, self.seconds_sum()),
+                wraps * WRAP_SECONDS,
+                SHARED,
+            );
+        }
+        self.add_nanos(sum_nanos as u64, SHARED);
     }
 
     /// Counts per bucket (the last one above every bound), summed over the shards, and the
@@ -324,13 +426,16 @@ impl Histogram {
         let n = self.bounds.len() + 1;
         let mut counts = vec![0; n];
         let mut sum = 0.0;
+        let mut nanos: u128 = 0;
         for shard in 0..SHARDS {
             for (i, count) in counts.iter_mut().enumerate() {
                 *count += self.word(shard, i).load(Ordering::Relaxed);
             }
-            sum += f64::from_bits(self.word(shard, n).load(Ordering::Relaxed));
+            sum += f64::from_bits(self.word(shard, self.seconds_sum()).load(Ordering::Relaxed));
+            nanos += u128::from(self.word(shard, self.nanos_sum()).load(Ordering::Relaxed));
         }
-        (counts, sum)
+        // As `nanos_as_seconds`, for the total of every shard.
+        (counts, sum + nanos as f64 / 1e9)
     }
 
     /// How many observations were recorded.
@@ -524,6 +629,45 @@ mod tests {
         sh.with_label_values(&["empty"]);
 
         assert_eq!(encode(&ours), encode(&theirs));
+    }
+
+    /// A duration recorded in nanoseconds lands in the bucket, and adds to the sum, as the
+    /// same duration recorded in seconds: at each bound, one nanosecond either side and on it,
+    /// for controller-runtime's reconcile buckets and client-go's workqueue buckets (whose
+    /// products put two bounds a hair below 10 µs and 100 µs).
+    #[test]
+    fn durations_in_nanoseconds_land_where_their_seconds_do() {
+        let workqueue: Vec<f64> = std::iter::successors(Some(10e-9), |b| Some(b * 10.0))
+            .take(12)
+            .collect();
+        for bounds in [
+            crate::metrics::controller::RECONCILE_TIME_BUCKETS,
+            &workqueue,
+        ] {
+            let (in_seconds, in_nanos) =
+                (Histogram::new(bounds.into()), Histogram::new(bounds.into()));
+            for &bound in bounds {
+                let at = nanos_at_or_below(bound);
+                assert!(nanos_as_seconds(at) <= bound && nanos_as_seconds(at + 1) > bound);
+                for n in [at - 1, at, at + 1] {
+                    in_seconds.observe(nanos_as_seconds(n));
+                    in_nanos.observe_nanos_here(n, here());
+                }
+            }
+            in_seconds.observe(nanos_as_seconds(u64::MAX));
+            in_nanos.observe_nanos_here(u64::MAX, here());
+            let (counts, sum) = in_nanos.snapshot();
+            assert_eq!(counts, in_seconds.snapshot().0);
+            assert!(counts.iter().all(|&n| n == 3 || n == 2), "{counts:?}");
+            let relative = (sum - in_seconds.snapshot().1).abs() / sum;
+            assert!(relative < 1e-12, "{relative}");
+        }
+        assert_eq!(
+            nanos_at_or_below(workqueue[3]),
+            9_999,
+            "10 µs is above 1e-5"
+        );
+        assert_eq!(nanos_at_or_below(0.005), 5_000_000);
     }
 
     #[test]

@@ -38,6 +38,19 @@ const BUCKETS: [f64; 12] = {
     bounds
 };
 
+/// [`BUCKETS`] in whole nanoseconds, for the tally's integer comparisons: a duration of `n`
+/// nanoseconds is at or below `BUCKETS[i]` exactly when `n <= BUCKET_NANOS[i]`. (Not all
+/// powers of ten: Go's products put two bounds a hair below 10 µs and 100 µs.)
+const BUCKET_NANOS: [u64; 12] = {
+    let mut nanos = [0; 12];
+    let mut i = 0;
+    while i < nanos.len() {
+        nanos[i] = sharded::nanos_at_or_below(BUCKETS[i]);
+        i += 1;
+    }
+    nanos
+};
+
 /// The queues that keep a tally for the series of one [`Metrics`](super::Metrics).
 type Tallies = Arc<Mutex<Vec<Weak<dyn Scraped>>>>;
 
@@ -158,28 +171,30 @@ impl Collector for Families {
 }
 
 /// One histogram's share of a [`Tally`]: counts per bucket of [`BUCKETS`] (the last one above
-/// them all) and the sum of what was observed.
+/// them all) and the sum of what was observed, in nanoseconds.
 #[derive(Debug, Default)]
 struct Counts {
     buckets: [u64; BUCKETS.len() + 1],
-    sum: f64,
+    sum_nanos: u128,
 }
 
 impl Counts {
-    fn observe(&mut self, seconds: f64) {
-        // As the sharded histogram buckets: the first bound not below, a NaN above them all.
-        let bucket = BUCKETS
+    #[inline]
+    fn observe(&mut self, nanos: u64) {
+        // As the sharded histogram buckets: the first bound not below. (Counting digits with
+        // `ilog10` instead took more instructions than this scan over 12 bounds.)
+        let bucket = BUCKET_NANOS
             .iter()
-            .position(|bound| seconds <= *bound)
+            .position(|&bound| nanos <= bound)
             .unwrap_or(BUCKETS.len());
         self.buckets[bucket] += 1;
-        self.sum += seconds;
+        self.sum_nanos += u128::from(nanos);
     }
 
     /// Moves the counts into `series`, leaving them at zero.
     fn hand_over(&mut self, series: &sharded::Histogram) {
         if self.buckets.iter().any(|&n| n > 0) {
-            series.add_counted(&self.buckets, self.sum);
+            series.add_counted(&self.buckets, self.sum_nanos);
             *self = Self::default();
         }
     }
@@ -189,49 +204,49 @@ impl Counts {
 /// its adds, the change of its depth per priority and its two durations, counted as
 /// [`QueueMetrics`] describes. Kept with the queue's state, under its lock; see the
 /// [module](self) docs.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Tally {
     adds: u64,
-    /// Depth change per priority, the two controllers use first.
-    depth: Vec<(Priority, i64)>,
+    /// Depth change at the two priorities controllers use.
+    depth_normal: i64,
+    depth_low: i64,
+    /// Depth change at any other priority used.
+    depth_other: Vec<(Priority, i64)>,
     queue_duration: Counts,
     work_duration: Counts,
 }
 
-impl Default for Tally {
-    fn default() -> Self {
-        Self {
-            adds: 0,
-            depth: vec![(Priority::NORMAL, 0), (Priority::LOW, 0)],
-            queue_duration: Counts::default(),
-            work_duration: Counts::default(),
-        }
-    }
-}
-
 impl Tally {
     /// An item was added at `priority`.
+    #[inline]
     pub(crate) fn add(&mut self, priority: Priority) {
         self.adds += 1;
         self.depth(priority, 1);
     }
 
     /// The depth at `priority` changed by `delta`.
+    #[inline]
     pub(crate) fn depth(&mut self, priority: Priority, delta: i64) {
-        match self.depth.iter_mut().find(|(p, _)| *p == priority) {
-            Some((_, depth)) => *depth += delta,
-            None => self.depth.push((priority, delta)),
+        match priority {
+            Priority::NORMAL => self.depth_normal += delta,
+            Priority::LOW => self.depth_low += delta,
+            other => match self.depth_other.iter_mut().find(|(p, _)| *p == other) {
+                Some((_, depth)) => *depth += delta,
+                None => self.depth_other.push((other, delta)),
+            },
         }
     }
 
-    /// An item waited `seconds` between its add and the `get` that handed it out.
-    pub(crate) fn queue_latency(&mut self, seconds: f64) {
-        self.queue_duration.observe(seconds);
+    /// An item waited `nanos` nanoseconds between its add and the `get` that handed it out.
+    #[inline]
+    pub(crate) fn queue_latency(&mut self, nanos: u64) {
+        self.queue_duration.observe(nanos);
     }
 
-    /// An item was processed for `seconds`.
-    pub(crate) fn work_duration(&mut self, seconds: f64) {
-        self.work_duration.observe(seconds);
+    /// An item was processed for `nanos` nanoseconds.
+    #[inline]
+    pub(crate) fn work_duration(&mut self, nanos: u64) {
+        self.work_duration.observe(nanos);
     }
 }
 
@@ -309,7 +324,15 @@ impl WorkqueueMetrics {
         if tally.adds > 0 {
             self.adds.add_counted(std::mem::take(&mut tally.adds));
         }
-        for (priority, depth) in &mut tally.depth {
+        for (series, depth) in [
+            (&self.depth_normal, &mut tally.depth_normal),
+            (&self.depth_low, &mut tally.depth_low),
+        ] {
+            if *depth != 0 {
+                series.add_counted(std::mem::take(depth));
+            }
+        }
+        for (priority, depth) in &mut tally.depth_other {
             // The series of a priority exists once used, as with the hooks, even at zero.
             let series = self.depth_series(*priority);
             if *depth != 0 {
@@ -378,6 +401,26 @@ mod tests {
         assert_eq!(b.len(), 12);
         assert_eq!(b[0], 1e-8);
         assert!((b[11] - 1e3).abs() < 1e-9);
+    }
+
+    /// The tally compares whole nanoseconds with `BUCKET_NANOS`; each is the last duration
+    /// its bound admits.
+    #[test]
+    fn the_tallys_bounds_are_the_buckets_in_nanoseconds() {
+        for (nanos, bound) in BUCKET_NANOS.into_iter().zip(BUCKETS) {
+            let seconds = |n: u64| n as f64 / 1e9;
+            assert!(
+                seconds(nanos) <= bound && seconds(nanos + 1) > bound,
+                "{bound}"
+            );
+        }
+        let mut counts = Counts::default();
+        for nanos in [10, 11, 9_999, 10_000, 1_000_000_000_001] {
+            counts.observe(nanos);
+        }
+        // 10 µs exactly is above Go's fourth bound (9.999999999999999e-06), as in Go.
+        assert_eq!(counts.buckets, [1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(counts.sum_nanos, 1_000_000_020_021);
     }
 
     #[test]
@@ -487,7 +530,21 @@ mod tally_tests {
         work(&b, &hooked).await;
 
         let lines = workqueue_lines(&tallied);
-        assert_eq!(lines, workqueue_lines(&hooked));
+        // The same lines, but for the sums' last digits: the tally adds whole nanoseconds,
+        // the hooks seconds.
+        let (exact, sums): (Vec<_>, Vec<_>) = lines.iter().partition(|l| !l.contains("_sum{"));
+        let (hooked_exact, hooked_sums): (Vec<_>, Vec<_>) = workqueue_lines(&hooked)
+            .into_iter()
+            .partition(|l| !l.contains("_sum{"));
+        assert_eq!(exact, hooked_exact.iter().collect::<Vec<_>>());
+        let value = |l: &str| -> f64 { l.rsplit(' ').next().unwrap().parse().unwrap() };
+        assert_eq!(sums.len(), 2);
+        for (ours, theirs) in sums.iter().zip(&hooked_sums) {
+            assert!(
+                (value(ours) - value(theirs)).abs() < 1e-12,
+                "{ours} vs {theirs}"
+            );
+        }
         for expected in [
             r#"workqueue_adds_total{controller="q",name="q"} 5"#,
             r#"workqueue_depth{controller="q",name="q",priority="0"} 1"#,
@@ -495,6 +552,8 @@ mod tally_tests {
             r#"workqueue_queue_duration_seconds_count{controller="q",name="q"} 4"#,
             r#"workqueue_work_duration_seconds_count{controller="q",name="q"} 4"#,
             r#"workqueue_work_duration_seconds_bucket{controller="q",name="q",le="0.01"} 3"#,
+            r#"workqueue_queue_duration_seconds_sum{controller="q",name="q"} 0.033"#,
+            r#"workqueue_work_duration_seconds_sum{controller="q",name="q"} 0.023"#,
         ] {
             assert!(
                 lines.iter().any(|l| l == expected),

@@ -255,7 +255,7 @@ mod tests {
         let (a, _) = queue.get_at(None).await.unwrap();
         advance(Duration::from_secs(2)).await;
         let worked = queue.done_timed(&a, None).expect("measured, with metrics");
-        assert_eq!(worked.seconds, 2.0);
+        assert_eq!(worked.nanos, 2_000_000_000);
         // The clock moves on between `done` and the next `get` (here by a whole second, so
         // that the test can tell the readings apart): the item is taken at the `done`.
         advance(Duration::from_secs(1)).await;
@@ -277,7 +277,7 @@ mod tests {
         // What the worker does between its work's end and `done` is not work.
         advance(Duration::from_secs(1)).await;
         let worked = queue.done_timed(&a, finished_at).unwrap();
-        assert_eq!(worked.seconds, 2.0);
+        assert_eq!(worked.nanos, 2_000_000_000);
         assert_eq!(Some(worked.at), finished_at);
         assert_eq!(recorder.0.lock().work, [2.0]);
     }

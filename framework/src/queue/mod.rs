@@ -77,6 +77,6 @@ pub use rate_limiter::{
     BucketRateLimiter, ExponentialFailureRateLimiter, FastSlowRateLimiter, MaxOfRateLimiter,
     MaxWaitRateLimiter, RateLimiter, default_controller_rate_limiter,
 };
-pub(crate) use stopwatch::Stamp;
+pub(crate) use stopwatch::{Stamp, nanos_as_seconds};
 pub(crate) use work_queue::Scraped;
 pub use work_queue::{WorkQueue, WorkQueueBuilder};

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::delay::DelayHeap;
 use super::metrics::QueueMetrics;
 use super::priority::{Priority, ReadyQueue, Ticket};
-use super::stopwatch::{self, Stamp};
+use super::stopwatch::{self, Stamp, nanos_as_seconds};
 use crate::metrics::{Tally, WorkqueueMetrics};
 
 /// Where a queue's measurements go.
@@ -53,10 +53,12 @@ impl Record {
         }
     }
 
+    #[inline]
     fn on(&self) -> bool {
         !matches!(self, Record::Off)
     }
 
+    #[inline]
     fn add(&mut self, priority: Priority) {
         match self {
             Record::Off => {}
@@ -68,6 +70,7 @@ impl Record {
         }
     }
 
+    #[inline]
     fn depth(&mut self, priority: Priority, delta: i64) {
         match self {
             Record::Off => {}
@@ -77,15 +80,29 @@ impl Record {
         }
     }
 
-    /// Records a duration with `tally` (`Tally::queue_latency` or `Tally::work_duration`);
-    /// for hooks, returns it to be reported once the lock is released.
-    fn duration(&mut self, seconds: f64, tally: fn(&mut Tally, f64)) -> Option<f64> {
+    /// Records an item's queue latency of `nanos` nanoseconds; for hooks, returns it in
+    /// seconds, to be reported once the lock is released.
+    #[inline]
+    fn queue_latency(&mut self, nanos: u64) -> Option<f64> {
         match self {
-            Record::Tally { tally: t, .. } => {
-                tally(t, seconds);
+            Record::Tally { tally, .. } => {
+                tally.queue_latency(nanos);
                 None
             }
-            _ => Some(seconds),
+            _ => Some(nanos_as_seconds(nanos)),
+        }
+    }
+
+    /// Records an item's work duration of `nanos` nanoseconds, as
+    /// [`queue_latency`](Self::queue_latency) does.
+    #[inline]
+    fn work_duration(&mut self, nanos: u64) -> Option<f64> {
+        match self {
+            Record::Tally { tally, .. } => {
+                tally.work_duration(nanos);
+                None
+            }
+            _ => Some(nanos_as_seconds(nanos)),
         }
     }
 }
@@ -133,8 +150,8 @@ struct Slot<K> {
 /// metrics on).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Worked {
-    /// Seconds from the `get` that handed the item out to the end of its work.
-    pub(crate) seconds: f64,
+    /// Nanoseconds from the `get` that handed the item out to the end of its work.
+    pub(crate) nanos: u64,
     /// The reading its work ended at: the worker's, or the one `done` took.
     pub(crate) at: Stamp,
 }
@@ -377,8 +394,7 @@ impl<K: Clone + Eq + Hash> State<K> {
         if let Some(now) = stamp.filter(|_| self.record.on()) {
             self.record.depth(entry.priority, -1);
             if let Some(added_at) = entry.added_at.take() {
-                let seconds = stopwatch::seconds(added_at, now);
-                self.unreported_latency = self.record.duration(seconds, Tally::queue_latency);
+                self.unreported_latency = self.record.queue_latency(now.saturating_sub(added_at));
             }
             entry.in_flight_at = match self.in_flight_free.pop() {
                 Some(at) => {
@@ -421,9 +437,9 @@ impl<K: Clone + Eq + Hash> State<K> {
             let started_at = std::mem::replace(&mut self.in_flight[in_flight_at as usize], IDLE);
             self.in_flight_free.push(in_flight_at);
             if let Some(at) = stamp.filter(|_| self.record.on()) {
-                let seconds = stopwatch::seconds(started_at, at);
-                self.unreported_work = self.record.duration(seconds, Tally::work_duration);
-                self.last_work = Some(Worked { seconds, at });
+                let nanos = at.saturating_sub(started_at);
+                self.unreported_work = self.record.work_duration(nanos);
+                self.last_work = Some(Worked { nanos, at });
             }
         }
         let entry = &mut slots[slot as usize];

@@ -56,6 +56,7 @@ impl Stopwatch {
     }
 
     /// Now.
+    #[inline]
     pub(crate) fn now(&self) -> Stamp {
         match self {
             Stopwatch::Tokio { start } => {
@@ -70,10 +71,17 @@ impl Stopwatch {
 }
 
 /// Seconds from `from` to `to`; zero if `to` is earlier (another core's reading).
+#[inline]
 pub(crate) fn seconds(from: Stamp, to: Stamp) -> f64 {
+    nanos_as_seconds(to.saturating_sub(from))
+}
+
+/// Seconds in a whole number of nanoseconds.
+#[inline]
+pub(crate) const fn nanos_as_seconds(nanos: u64) -> f64 {
     // A division, not a multiplication by 1e-9: it is correctly rounded, so a whole number of
     // milliseconds on the paused clock is the same `f64` as `Duration::as_secs_f64` gives.
-    to.saturating_sub(from) as f64 / 1e9
+    nanos as f64 / 1e9
 }
 
 /// Whether the current runtime's clock (Tokio's) is paused: it stands still while the real

@@ -28,6 +28,17 @@
 //! WINDLASS_BENCH_PAIRS=41 cargo bench -p windlass --features testing --bench metrics
 //! WINDLASS_BENCH_RUNTIME=current_thread cargo bench -p windlass --features testing --bench metrics
 //! ```
+//!
+//! CPU time moves by a few percent from run to run; instructions do not. With
+//! `WINDLASS_BENCH_INSTRUCTIONS=on` (or `off`) the benchmark runs one drain of W=1 on a
+//! current-thread runtime, metrics on (or off), reading no CPU clock, for counting under
+//! Valgrind's callgrind what the workers execute (the binary is the one `cargo bench ... --no-run`
+//! prints; `callgrind_annotate` then lists it by function):
+//!
+//! ```sh
+//! WINDLASS_BENCH_INSTRUCTIONS=on valgrind --tool=callgrind --collect-atstart=no \
+//!   '--toggle-collect=*Controller<R>>::run::{{closure}}::{{closure}}' target/release/deps/metrics-<hash>
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -47,7 +58,14 @@ use windlass::testing::ApiServer;
 /// measurement.
 const SETTLE: Duration = Duration::from_millis(50);
 
+/// Whether drains read the process's CPU time (not when counting instructions: rustix's vDSO
+/// lookup does not run under Valgrind).
+static READ_CPU: AtomicBool = AtomicBool::new(true);
+
 fn cpu_now() -> Duration {
+    if !READ_CPU.load(Ordering::Relaxed) {
+        return Duration::ZERO;
+    }
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
@@ -427,6 +445,29 @@ fn main() {
         }
     };
     let n = if quick { 500 } else { 10_000 };
+    if let Ok(arm) = std::env::var("WINDLASS_BENCH_INSTRUCTIONS") {
+        let metrics = match arm.as_str() {
+            "on" => true,
+            "off" => false,
+            other => {
+                eprintln!("WINDLASS_BENCH_INSTRUCTIONS must be on or off; got {other:?}");
+                std::process::exit(2);
+            }
+        };
+        READ_CPU.store(false, Ordering::Relaxed);
+        Flavor::CurrentThread.runtime().block_on(async {
+            let server = ApiServer::new();
+            let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+            for i in 0..n {
+                api.create(&PostParams::default(), &configmap(i))
+                    .await
+                    .expect("create");
+            }
+            drain(&server, n, 1, metrics).await;
+        });
+        println!("one drain of {n} no-op reconciles, metrics {arm}");
+        return;
+    }
     println!("S4 metrics on vs off: {n} queued no-op reconciles, {pairs} interleaved pairs");
     println!(
         "| runtime | workers | CPU per reconcile, on (median) | off (median) | ratio on/off (min–max) | reconciles/s on | off |"

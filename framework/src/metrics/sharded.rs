@@ -670,6 +670,23 @@ mod tests {
         assert_eq!(nanos_at_or_below(0.005), 5_000_000);
     }
 
+    /// A tally's sum beyond 64 bits of nanoseconds (584 years of durations between two
+    /// scrapes) still adds up: what the word cannot hold is carried into the sum in seconds.
+    #[test]
+    fn counted_sums_past_64_bits_of_nanoseconds_carry_into_seconds() {
+        let h = Histogram::new(vec![1.0].into());
+        let two_to_the_64 = 1u128 << 64;
+        h.add_counted(&[1, 2], 2 * two_to_the_64 + 3_000_000_000);
+        h.add_counted(&[0, 1], u128::from(u64::MAX));
+        let (counts, sum) = h.snapshot();
+        assert_eq!(counts, vec![1, 3]);
+        let expected = (3 * two_to_the_64 + 2_999_999_999) as f64 / 1e9;
+        assert!(
+            (sum - expected).abs() / expected < 1e-12,
+            "{sum} vs {expected}"
+        );
+    }
+
     #[test]
     fn updates_from_many_threads_all_count() {
         let counter = Arc::new(Counter(Sum::new()));

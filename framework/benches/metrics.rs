@@ -241,9 +241,8 @@ fn mode(on: &[f64], off: &[f64], keep: impl Fn(f64) -> bool) -> String {
     )
 }
 
-/// One table row per worker count on one runtime flavor; returns the rows of the table of
-/// modes (see [`split`]).
-async fn scenario(flavor: Flavor, n: usize, pairs: usize) -> Vec<String> {
+/// A test API server holding `n` ConfigMaps.
+async fn server_with(n: usize) -> ApiServer {
     let server = ApiServer::new();
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     for i in 0..n {
@@ -251,6 +250,13 @@ async fn scenario(flavor: Flavor, n: usize, pairs: usize) -> Vec<String> {
             .await
             .expect("create");
     }
+    server
+}
+
+/// One table row per worker count on one runtime flavor; returns the rows of the table of
+/// modes (see [`split`]).
+async fn scenario(flavor: Flavor, n: usize, pairs: usize) -> Vec<String> {
+    let server = server_with(n).await;
     let mut modes = Vec::new();
     for workers in [1, 4, 16] {
         // Warm-up pair, not measured.
@@ -456,14 +462,7 @@ fn main() {
         };
         READ_CPU.store(false, Ordering::Relaxed);
         Flavor::CurrentThread.runtime().block_on(async {
-            let server = ApiServer::new();
-            let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-            for i in 0..n {
-                api.create(&PostParams::default(), &configmap(i))
-                    .await
-                    .expect("create");
-            }
-            drain(&server, n, 1, metrics).await;
+            drain(&server_with(n).await, n, 1, metrics).await;
         });
         println!("one drain of {n} no-op reconciles, metrics {arm}");
         return;

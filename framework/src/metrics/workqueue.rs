@@ -615,39 +615,31 @@ mod tally_tests {
         advance(Duration::from_millis(3250)).await;
         let b = queue.get().await.unwrap();
         advance(Duration::from_secs(1)).await;
-        let in_flight = |lines: Vec<String>| -> Vec<String> {
-            lines
+        let in_flight = || -> Vec<String> {
+            workqueue_lines(&metrics)
                 .into_iter()
                 .filter(|l| {
                     l.starts_with("workqueue_unfinished") || l.starts_with("workqueue_longest")
                 })
                 .collect()
         };
+        let lines = |longest: &str, unfinished: &str| {
+            [
+                format!(
+                    r#"workqueue_longest_running_processor_seconds{{controller="q",name="q"}} {longest}"#
+                ),
+                format!(
+                    r#"workqueue_unfinished_work_seconds{{controller="q",name="q"}} {unfinished}"#
+                ),
+            ]
+        };
         // Nothing calls `update_unfinished_work`: the scrape measures, a quarter second past
         // the half-second marks client-go's queues update them at.
-        assert_eq!(
-            in_flight(workqueue_lines(&metrics)),
-            [
-                r#"workqueue_longest_running_processor_seconds{controller="q",name="q"} 4.25"#,
-                r#"workqueue_unfinished_work_seconds{controller="q",name="q"} 5.25"#,
-            ]
-        );
+        assert_eq!(in_flight(), lines("4.25", "5.25"));
         queue.done(&b);
         advance(Duration::from_secs(1)).await;
-        assert_eq!(
-            in_flight(workqueue_lines(&metrics)),
-            [
-                r#"workqueue_longest_running_processor_seconds{controller="q",name="q"} 5.25"#,
-                r#"workqueue_unfinished_work_seconds{controller="q",name="q"} 5.25"#,
-            ]
-        );
+        assert_eq!(in_flight(), lines("5.25", "5.25"));
         queue.done(&a);
-        assert_eq!(
-            in_flight(workqueue_lines(&metrics)),
-            [
-                r#"workqueue_longest_running_processor_seconds{controller="q",name="q"} 0"#,
-                r#"workqueue_unfinished_work_seconds{controller="q",name="q"} 0"#,
-            ]
-        );
+        assert_eq!(in_flight(), lines("0", "0"));
     }
 }

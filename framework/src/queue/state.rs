@@ -80,26 +80,14 @@ impl Record {
         }
     }
 
-    /// Records an item's queue latency of `nanos` nanoseconds; for hooks, returns it in
-    /// seconds, to be reported once the lock is released.
+    /// Records a duration of `nanos` nanoseconds with `tally` (`Tally::queue_latency` or
+    /// `Tally::work_duration`); for hooks, returns it in seconds, to be reported once the lock
+    /// is released. `tally` is a type parameter, not a function pointer, so the call inlines.
     #[inline]
-    fn queue_latency(&mut self, nanos: u64) -> Option<f64> {
+    fn duration(&mut self, nanos: u64, tally: impl FnOnce(&mut Tally, u64)) -> Option<f64> {
         match self {
-            Record::Tally { tally, .. } => {
-                tally.queue_latency(nanos);
-                None
-            }
-            _ => Some(nanos_as_seconds(nanos)),
-        }
-    }
-
-    /// Records an item's work duration of `nanos` nanoseconds, as
-    /// [`queue_latency`](Self::queue_latency) does.
-    #[inline]
-    fn work_duration(&mut self, nanos: u64) -> Option<f64> {
-        match self {
-            Record::Tally { tally, .. } => {
-                tally.work_duration(nanos);
+            Record::Tally { tally: t, .. } => {
+                tally(t, nanos);
                 None
             }
             _ => Some(nanos_as_seconds(nanos)),
@@ -394,7 +382,8 @@ impl<K: Clone + Eq + Hash> State<K> {
         if let Some(now) = stamp.filter(|_| self.record.on()) {
             self.record.depth(entry.priority, -1);
             if let Some(added_at) = entry.added_at.take() {
-                self.unreported_latency = self.record.queue_latency(now.saturating_sub(added_at));
+                let nanos = now.saturating_sub(added_at);
+                self.unreported_latency = self.record.duration(nanos, Tally::queue_latency);
             }
             entry.in_flight_at = match self.in_flight_free.pop() {
                 Some(at) => {
@@ -438,7 +427,7 @@ impl<K: Clone + Eq + Hash> State<K> {
             self.in_flight_free.push(in_flight_at);
             if let Some(at) = stamp.filter(|_| self.record.on()) {
                 let nanos = at.saturating_sub(started_at);
-                self.unreported_work = self.record.work_duration(nanos);
+                self.unreported_work = self.record.duration(nanos, Tally::work_duration);
                 self.last_work = Some(Worked { nanos, at });
             }
         }

@@ -51,6 +51,49 @@ const BUCKET_NANOS: [u64; 12] = {
     nanos
 };
 
+/// For each bit length of a duration in nanoseconds (0 to 64), the first bucket it can fall
+/// in: how many of [`BUCKET_NANOS`] are below the smallest number of that length. The bounds
+/// are decades, which a doubling crosses at most once, so the duration's bucket is that one or
+/// the next (checked here, at compile time).
+const FIRST_BUCKET: [u8; 65] = {
+    let mut first = [0; 65];
+    let mut bits = 1;
+    while bits <= 64 {
+        let smallest = 1u64 << (bits - 1);
+        let mut below = 0;
+        while below < BUCKET_NANOS.len() && BUCKET_NANOS[below] < smallest {
+            below += 1;
+        }
+        let largest = smallest - 1 + smallest;
+        assert!(
+            below + 1 >= BUCKET_NANOS.len() || BUCKET_NANOS[below + 1] >= largest,
+            "at most one bound between two powers of two"
+        );
+        first[bits] = below as u8;
+        bits += 1;
+    }
+    first
+};
+
+/// [`BUCKET_NANOS`] and, past them, a bound no duration is above.
+const BUCKET_NANOS_AND_END: [u64; 13] = {
+    let mut nanos = [u64::MAX; 13];
+    let mut i = 0;
+    while i < BUCKET_NANOS.len() {
+        nanos[i] = BUCKET_NANOS[i];
+        i += 1;
+    }
+    nanos
+};
+
+/// The bucket of a duration of `nanos` nanoseconds: the first bound not below it
+/// (`BUCKETS.len()` past the last).
+#[inline]
+fn bucket_of(nanos: u64) -> usize {
+    let first = usize::from(FIRST_BUCKET[(u64::BITS - nanos.leading_zeros()) as usize]);
+    first + usize::from(nanos > BUCKET_NANOS_AND_END[first])
+}
+
 /// The queues that keep a tally for the series of one [`Metrics`](super::Metrics).
 type Tallies = Arc<Mutex<Vec<Weak<dyn Scraped>>>>;
 
@@ -181,13 +224,7 @@ struct Counts {
 impl Counts {
     #[inline]
     fn observe(&mut self, nanos: u64) {
-        // As the sharded histogram buckets: the first bound not below. (Counting digits with
-        // `ilog10` instead took more instructions than this scan over 12 bounds.)
-        let bucket = BUCKET_NANOS
-            .iter()
-            .position(|&bound| nanos <= bound)
-            .unwrap_or(BUCKETS.len());
-        self.buckets[bucket] += 1;
+        self.buckets[bucket_of(nanos)] += 1;
         self.sum_nanos += u128::from(nanos);
     }
 
@@ -405,6 +442,30 @@ mod tests {
 
     /// The tally compares whole nanoseconds with `BUCKET_NANOS`; each is the last duration
     /// its bound admits.
+    /// Starting at the bucket its bit length allows gives every duration the bucket a scan of
+    /// all bounds from the first would: at each bound and power of two, either side of them,
+    /// and at both ends.
+    #[test]
+    fn a_durations_bucket_is_the_first_bound_not_below_it() {
+        let scanned = |nanos: u64| {
+            BUCKET_NANOS
+                .iter()
+                .position(|&bound| nanos <= bound)
+                .unwrap_or(BUCKETS.len())
+        };
+        let powers = (0..64).map(|bits| 1u64 << bits);
+        for edge in BUCKET_NANOS.into_iter().chain(powers) {
+            for nanos in [edge.saturating_sub(1), edge, edge.saturating_add(1)] {
+                assert_eq!(bucket_of(nanos), scanned(nanos), "{nanos} ns");
+            }
+        }
+        for nanos in [0, u64::MAX] {
+            assert_eq!(bucket_of(nanos), scanned(nanos), "{nanos} ns");
+        }
+        assert_eq!(bucket_of(0), 0);
+        assert_eq!(bucket_of(u64::MAX), BUCKETS.len());
+    }
+
     #[test]
     fn the_tallys_bounds_are_the_buckets_in_nanoseconds() {
         for (nanos, bound) in BUCKET_NANOS.into_iter().zip(BUCKETS) {

@@ -53,12 +53,16 @@ struct Worker<R: Reconciler> {
     primary: Arc<Informer<R::Object>>,
     timeout: Option<Duration>,
     metrics: Option<ControllerMetrics>,
+    /// The controller's shutdown: once cancelled, a worker takes no next item with its `done`.
+    shutdown: CancellationToken,
 }
 
 impl<R: Reconciler> Worker<R> {
-    /// Reconciles `key` and marks it done; returns the queue's stopwatch reading its work ended
-    /// at (with metrics on), for the worker's next [`get_at`](crate::queue::WorkQueue::get_at).
-    async fn process(&self, key: ObjectKey) -> Option<Stamp> {
+    /// Reconciles `key` and marks it done, taking the next ready item with it unless the
+    /// controller is shutting down; returns that item and the queue's stopwatch reading the
+    /// work ended at (with metrics on), for the worker's next
+    /// [`get_at`](crate::queue::WorkQueue::get_at) if there was none.
+    async fn process(&self, key: ObjectKey) -> (Option<Stamp>, Option<(ObjectKey, Priority)>) {
         let queue = &self.enqueuer.queue;
         let (reason, failures) = self.enqueuer.take(&key);
         let Some(obj) = self.primary.store().get(&key) else {
@@ -67,7 +71,8 @@ impl<R: Reconciler> Worker<R> {
             if failures > 0 {
                 self.enqueuer.reset_failures(&key);
             }
-            return queue.done_timed(&key, None).map(|w| w.at);
+            let (worked, next) = queue.done_and_next(&key, None, self.takes_next());
+            return (worked.map(|w| w.at), next);
         };
         // Only this worker counts `key`'s failures while it holds `key`, so `failures` stays
         // true until the reconcile ends.
@@ -99,7 +104,7 @@ impl<R: Reconciler> Worker<R> {
         .instrument(span.clone())
         .await;
         // The reconcile's end on the queue's stopwatch, read here, away from any lock (see
-        // `done_timed`).
+        // `done_and_next`).
         let finished_at = queue.stamp();
         let _enter = span.enter();
         // Each failure is logged exactly once, here, with its whole source chain; the
@@ -166,11 +171,17 @@ impl<R: Reconciler> Worker<R> {
         // The reconcile time is the queue's work duration (from `get` to the end read above),
         // which brackets the reconcile by a few hundred nanoseconds: reading the clock twice
         // more for it would cost more than the rest of the metrics together.
-        let worked = queue.done_timed(&key, finished_at);
+        let (worked, next) = queue.done_and_next(&key, finished_at, self.takes_next());
         if let Some(metrics) = &self.metrics {
             metrics.finish(worked.map_or(0, |w| w.nanos), result, failure);
         }
-        worked.map(|w| w.at)
+        (worked.map(|w| w.at), next)
+    }
+
+    /// Whether the worker takes its next item as it marks one done: not once the controller
+    /// is shutting down, when a waiting worker stops too.
+    fn takes_next(&self) -> bool {
+        !self.shutdown.is_cancelled()
     }
 
     /// Retries a failed reconcile after the object's next backoff step.
@@ -311,6 +322,7 @@ where
                 primary: primary.clone(),
                 timeout: self.timeout,
                 metrics: controller_metrics.clone(),
+                shutdown: shutdown.clone(),
             };
             let queue = queue.clone();
             let shutdown = shutdown.clone();
@@ -318,14 +330,19 @@ where
                 // When the worker's last item was done, if the queue measured it: the next
                 // item taken at once is taken at that instant (one clock read fewer).
                 let mut finished_at = None;
+                // The item the last `done` handed over, if one was ready.
+                let mut next = None;
                 loop {
-                    let key = tokio::select! {
-                        biased;
-                        _ = shutdown.cancelled() => break,
-                        key = queue.get_at(finished_at.take()) => key,
+                    let key = match next.take() {
+                        Some(key) => Some(key),
+                        None => tokio::select! {
+                            biased;
+                            _ = shutdown.cancelled() => break,
+                            key = queue.get_at(finished_at.take()) => key,
+                        },
                     };
                     match key {
-                        Some((key, _)) => finished_at = worker.process(key).await,
+                        Some((key, _)) => (finished_at, next) = worker.process(key).await,
                         None => break,
                     }
                 }

@@ -254,7 +254,10 @@ mod tests {
         queue.add("b");
         let (a, _) = queue.get_at(None).await.unwrap();
         advance(Duration::from_secs(2)).await;
-        let worked = queue.done_timed(&a, None).expect("measured, with metrics");
+        let worked = queue
+            .done_and_next(&a, None, false)
+            .0
+            .expect("measured, with metrics");
         assert_eq!(worked.nanos, 2_000_000_000);
         // The clock moves on between `done` and the next `get` (here by a whole second, so
         // that the test can tell the readings apart): the item is taken at the `done`.
@@ -276,7 +279,7 @@ mod tests {
         let finished_at = queue.stamp();
         // What the worker does between its work's end and `done` is not work.
         advance(Duration::from_secs(1)).await;
-        let worked = queue.done_timed(&a, finished_at).unwrap();
+        let worked = queue.done_and_next(&a, finished_at, false).0.unwrap();
         assert_eq!(worked.nanos, 2_000_000_000);
         assert_eq!(Some(worked.at), finished_at);
         assert_eq!(recorder.0.lock().work, [2.0]);
@@ -288,7 +291,7 @@ mod tests {
         queue.add("a");
         let (a, _) = queue.get_at(None).await.unwrap();
         advance(Duration::from_secs(2)).await;
-        let worked = queue.done_timed(&a, None).unwrap();
+        let worked = queue.done_and_next(&a, None, false).0.unwrap();
         let next = tokio::spawn({
             let queue = queue.clone();
             async move { queue.get_at(Some(worked.at)).await }

@@ -251,7 +251,7 @@ where
 
     /// [`get_with_priority`](Self::get_with_priority) for a worker that has just finished an
     /// item: `finished_at` is the reading its last item's work ended at, as
-    /// [`done_timed`](Self::done_timed) returned it. If an item is ready at once, that reading
+    /// [`done_and_next`](Self::done_and_next) returned it. If an item is ready at once, that reading
     /// serves as the time it was taken (for the queue and work duration metrics) instead of a
     /// second one a few hundred nanoseconds later; an item the worker has to wait for reads
     /// the stopwatch when it comes.
@@ -311,39 +311,71 @@ where
     /// Marks an item as done processing. If it was added again meanwhile, it is queued again
     /// now. Calling it for an item that is not being processed does nothing.
     pub fn done(&self, item: &K) {
-        self.done_timed(item, None);
+        self.done_and_next(item, None, false);
     }
 
     /// The metrics' stopwatch reading now, if the queue has metrics: a controller's worker
-    /// takes it as its reconcile returns and hands it to [`done_timed`](Self::done_timed).
+    /// takes it as its reconcile returns and hands it to [`done_and_next`](Self::done_and_next).
     pub(crate) fn stamp(&self) -> Option<Stamp> {
         self.shared.stamp()
     }
 
-    /// [`done`](Self::done), returning how long the item was processed since `get` and when
-    /// that was measured (when the queue has metrics): a controller reports it as its reconcile
-    /// time and passes the reading to [`get_at`](Self::get_at), so a reconcile reads the
-    /// stopwatch once. `finished_at` is the reading the worker took when its work ended
-    /// ([`stamp`](Self::stamp)); without it, `done_timed` reads the stopwatch itself.
+    /// [`done`](Self::done) for a controller's worker, which then takes its next item, if
+    /// `take_next` and one is ready, under the same turn at the queue's lock, as
+    /// [`get_at`](Self::get_at) would hand it out (an item is still handed out after
+    /// [`shut_down`](Self::shut_down), as `get` does): where workers on two threads contend
+    /// for the queue, one turn at its lock per item instead of two. If none is ready, the
+    /// worker waits in `get_at`.
+    ///
+    /// Also returns how long the item was processed since `get` and when that was measured
+    /// (when the queue has metrics): a controller reports it as its reconcile time and passes
+    /// the reading to `get_at`, so a reconcile reads the stopwatch once. `finished_at` is the
+    /// reading the worker took when its work ended ([`stamp`](Self::stamp)); without it, the
+    /// stopwatch is read here. A next item taken here is taken at that reading.
     ///
     /// A worker that reads it as its reconcile returns reads it away from every lock: measured
     /// with workers on two threads contending for the queue, reading it here, just before
     /// taking the queue's lock, cost a no-op reconcile about 5 % more than reading it there.
-    pub(crate) fn done_timed(&self, item: &K, finished_at: Option<Stamp>) -> Option<Worked> {
+    pub(crate) fn done_and_next(
+        &self,
+        item: &K,
+        finished_at: Option<Stamp>,
+        take_next: bool,
+    ) -> (Option<Worked>, Option<(K, Priority)>) {
         let shared = &*self.shared;
         let stamp = finished_at.or_else(|| shared.stamp());
-        let (wake, drained, worked, unreported) = {
+        let (wake, drained, worked, unreported, next, latency) = {
             let mut state = shared.state.lock();
             let requeued = state.done(item, stamp);
+            let worked = state.last_work.take();
+            let unreported = state.unreported_work.take();
+            let next = if take_next {
+                state.pop(Instant::now, stamp)
+            } else {
+                None
+            };
+            let wake = match next {
+                // As `get_at` after taking an item: wake a waiting `get` if items are left
+                // for it (the one queued again by `done`, say).
+                Some(_) => state.should_wake_another(),
+                None => requeued && state.waiters > 0,
+            };
             (
-                requeued && state.waiters > 0,
+                wake,
                 state.draining && state.processing() == 0,
-                state.last_work.take(),
-                state.unreported_work.take(),
+                worked,
+                unreported,
+                next,
+                state.unreported_latency.take(),
             )
         };
-        if let (Some(m), Some(seconds)) = (&shared.metrics, unreported) {
-            m.work_duration(seconds);
+        if let Some(m) = &shared.metrics {
+            if let Some(seconds) = unreported {
+                m.work_duration(seconds);
+            }
+            if let Some(seconds) = latency {
+                m.queue_latency(seconds);
+            }
         }
         if wake {
             shared.ready.notify_one();
@@ -351,7 +383,7 @@ where
         if drained {
             shared.drained.notify_waiters();
         }
-        worked
+        (worked, next)
     }
 
     /// Items ready to be handed out; items being processed or waiting for a ready time are not
@@ -696,6 +728,65 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn done_and_next_hands_out_the_next_ready_item_as_get_would() {
+        let queue = WorkQueue::new("test");
+        queue.add("a");
+        queue.add_with_priority("low", Priority::LOW);
+        queue.add("b");
+        let a = queue.get().await.unwrap();
+        // By priority, then in order: "b" before "low".
+        let (_, next) = queue.done_and_next(&a, None, true);
+        assert_eq!(next, Some(("b", Priority::NORMAL)));
+        // "b" is being processed now: added again, it is not ready until it is done, and
+        // then it goes before "low" again.
+        queue.add("b");
+        assert_eq!(queue.len(), 1);
+        let (_, next) = queue.done_and_next(&"b", None, true);
+        assert_eq!(next, Some(("b", Priority::NORMAL)));
+        // Taking nothing leaves "low" for `get`.
+        assert_eq!(queue.done_and_next(&"b", None, false).1, None);
+        assert_eq!(queue.len(), 1);
+        assert_eq!(queue.get().await, Some("low"));
+        assert_eq!(queue.done_and_next(&"low", None, true).1, None);
+        assert_eq!(queue.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_item_added_while_processed_comes_back_with_its_own_done_and_next() {
+        let queue = WorkQueue::new("test");
+        queue.add("a");
+        let a = queue.get().await.unwrap();
+        queue.add("a");
+        assert_eq!(
+            queue.done_and_next(&a, None, true).1,
+            Some(("a", Priority::NORMAL))
+        );
+        assert_eq!(queue.len(), 0);
+        assert_eq!(queue.done_and_next(&a, None, true).1, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn done_and_next_still_hands_out_after_shut_down_and_lets_a_drain_finish() {
+        let queue = WorkQueue::new("test");
+        queue.add("a");
+        queue.add("b");
+        let a = queue.get().await.unwrap();
+        queue.shut_down();
+        // Like `get`, it hands out what was queued before the shut-down.
+        let (_, next) = queue.done_and_next(&a, None, true);
+        assert_eq!(next, Some(("b", Priority::NORMAL)));
+        let drained = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.shut_down_with_drain().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!drained.is_finished(), "\"b\" is still being processed");
+        assert_eq!(queue.done_and_next(&"b", None, true).1, None);
+        drained.await.unwrap();
+        assert_eq!(queue.get().await, None);
+    }
+
+    #[tokio::test]
     async fn get_waits_for_an_item() {
         let queue = queue();
         let getter = tokio::spawn({
@@ -932,10 +1023,20 @@ mod tests {
         let queue: WorkQueue<usize> = WorkQueue::new("stress");
 
         let consumers: Vec<_> = (0..CONSUMERS)
-            .map(|_| {
+            .map(|c| {
                 let (queue, books) = (queue.clone(), books.clone());
+                // Half the consumers take their next item with `done`, as controllers do.
+                let takes_next = c % 2 == 1;
                 tokio::spawn(async move {
-                    while let Some(key) = queue.get().await {
+                    let mut next = None;
+                    loop {
+                        let key = match next.take() {
+                            Some(key) => key,
+                            None => match queue.get().await {
+                                Some(key) => key,
+                                None => break,
+                            },
+                        };
                         let seen = books.last_added[key].load(Ordering::SeqCst);
                         assert!(
                             books.in_flight.lock().insert(key),
@@ -947,7 +1048,11 @@ mod tests {
                             yield_now().await;
                         }
                         assert!(books.in_flight.lock().remove(&key));
-                        queue.done(&key);
+                        if takes_next {
+                            next = queue.done_and_next(&key, None, true).1.map(|(key, _)| key);
+                        } else {
+                            queue.done(&key);
+                        }
                     }
                 })
             })

@@ -766,6 +766,31 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_waiting_get_gets_what_done_and_next_leaves_and_nothing_it_took() {
+        let queue = WorkQueue::new("test");
+        queue.add("a");
+        let a = queue.get().await.unwrap();
+        let waiting = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.get().await }
+        });
+        tokio::task::yield_now().await;
+        // Queued again while processed: its own `done_and_next` takes it back, so the
+        // waiting `get` must not get it too.
+        queue.add("a");
+        assert_eq!(
+            queue.done_and_next(&a, None, true).1,
+            Some(("a", Priority::NORMAL))
+        );
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        // Left to the queue (taking nothing), it goes to the waiting `get`.
+        queue.add("a");
+        assert_eq!(queue.done_and_next(&a, None, false).1, None);
+        assert_eq!(waiting.await.unwrap(), Some("a"));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn done_and_next_still_hands_out_after_shut_down_and_lets_a_drain_finish() {
         let queue = WorkQueue::new("test");
         queue.add("a");

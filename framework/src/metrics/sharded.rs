@@ -637,12 +637,10 @@ mod tests {
     /// products put two bounds a hair below 10 µs and 100 µs).
     #[test]
     fn durations_in_nanoseconds_land_where_their_seconds_do() {
-        let workqueue: Vec<f64> = std::iter::successors(Some(10e-9), |b| Some(b * 10.0))
-            .take(12)
-            .collect();
+        let workqueue = &crate::metrics::workqueue::BUCKETS;
         for bounds in [
             crate::metrics::controller::RECONCILE_TIME_BUCKETS,
-            &workqueue,
+            workqueue,
         ] {
             let (in_seconds, in_nanos) =
                 (Histogram::new(bounds.into()), Histogram::new(bounds.into()));

@@ -26,7 +26,7 @@ use crate::queue::{Priority, QueueMetrics, Scraped};
 
 /// `prometheus.ExponentialBuckets(10e-9, 10, 12)`, computed as Go computes it (each bound the
 /// previous one times ten), so the bounds are the same floating-point numbers.
-const BUCKETS: [f64; 12] = {
+pub(crate) const BUCKETS: [f64; 12] = {
     let mut bounds = [0.0; 12];
     let mut bound = 10e-9;
     let mut i = 0;
@@ -40,11 +40,12 @@ const BUCKETS: [f64; 12] = {
 
 /// [`BUCKETS`] in whole nanoseconds, for the tally's integer comparisons: a duration of `n`
 /// nanoseconds is at or below `BUCKETS[i]` exactly when `n <= BUCKET_NANOS[i]`. (Not all
-/// powers of ten: Go's products put two bounds a hair below 10 µs and 100 µs.)
-const BUCKET_NANOS: [u64; 12] = {
-    let mut nanos = [0; 12];
+/// powers of ten: Go's products put two bounds a hair below 10 µs and 100 µs.) The last entry,
+/// `u64::MAX`, is the `+Inf` bucket's: every duration is at or below it.
+const BUCKET_NANOS: [u64; BUCKETS.len() + 1] = {
+    let mut nanos = [u64::MAX; BUCKETS.len() + 1];
     let mut i = 0;
-    while i < nanos.len() {
+    while i < BUCKETS.len() {
         nanos[i] = sharded::nanos_at_or_below(BUCKETS[i]);
         i += 1;
     }
@@ -61,12 +62,12 @@ const FIRST_BUCKET: [u8; 65] = {
     while bits <= 64 {
         let smallest = 1u64 << (bits - 1);
         let mut below = 0;
-        while below < BUCKET_NANOS.len() && BUCKET_NANOS[below] < smallest {
+        while BUCKET_NANOS[below] < smallest {
             below += 1;
         }
         let largest = smallest - 1 + smallest;
         assert!(
-            below + 1 >= BUCKET_NANOS.len() || BUCKET_NANOS[below + 1] >= largest,
+            below == BUCKETS.len() || BUCKET_NANOS[below + 1] >= largest,
             "at most one bound between two powers of two"
         );
         first[bits] = below as u8;
@@ -75,23 +76,12 @@ const FIRST_BUCKET: [u8; 65] = {
     first
 };
 
-/// [`BUCKET_NANOS`] and, past them, a bound no duration is above.
-const BUCKET_NANOS_AND_END: [u64; 13] = {
-    let mut nanos = [u64::MAX; 13];
-    let mut i = 0;
-    while i < BUCKET_NANOS.len() {
-        nanos[i] = BUCKET_NANOS[i];
-        i += 1;
-    }
-    nanos
-};
-
 /// The bucket of a duration of `nanos` nanoseconds: the first bound not below it
 /// (`BUCKETS.len()` past the last).
 #[inline]
 fn bucket_of(nanos: u64) -> usize {
     let first = usize::from(FIRST_BUCKET[(u64::BITS - nanos.leading_zeros()) as usize]);
-    first + usize::from(nanos > BUCKET_NANOS_AND_END[first])
+    first + usize::from(nanos > BUCKET_NANOS[first])
 }
 
 /// The queues that keep a tally for the series of one [`Metrics`](super::Metrics).
@@ -440,21 +430,19 @@ mod tests {
         assert!((b[11] - 1e3).abs() < 1e-9);
     }
 
-    /// The tally compares whole nanoseconds with `BUCKET_NANOS`; each is the last duration
-    /// its bound admits.
     /// Starting at the bucket its bit length allows gives every duration the bucket a scan of
     /// all bounds from the first would: at each bound and power of two, either side of them,
     /// and at both ends.
     #[test]
     fn a_durations_bucket_is_the_first_bound_not_below_it() {
         let scanned = |nanos: u64| {
-            BUCKET_NANOS
+            BUCKET_NANOS[..BUCKETS.len()]
                 .iter()
                 .position(|&bound| nanos <= bound)
                 .unwrap_or(BUCKETS.len())
         };
         let powers = (0..64).map(|bits| 1u64 << bits);
-        for edge in BUCKET_NANOS.into_iter().chain(powers) {
+        for edge in BUCKET_NANOS[..BUCKETS.len()].iter().copied().chain(powers) {
             for nanos in [edge.saturating_sub(1), edge, edge.saturating_add(1)] {
                 assert_eq!(bucket_of(nanos), scanned(nanos), "{nanos} ns");
             }
@@ -466,6 +454,8 @@ mod tests {
         assert_eq!(bucket_of(u64::MAX), BUCKETS.len());
     }
 
+    /// The tally compares whole nanoseconds with `BUCKET_NANOS`; each is the last duration
+    /// its bound admits.
     #[test]
     fn the_tallys_bounds_are_the_buckets_in_nanoseconds() {
         for (nanos, bound) in BUCKET_NANOS.into_iter().zip(BUCKETS) {

@@ -134,6 +134,15 @@ struct Slot<K> {
     in_flight_at: u32,
 }
 
+/// What the taker of an item does once the queue's lock is released ([`State::after_take`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AfterTake {
+    /// Whether to wake another waiting `get`: items are left for it.
+    pub(crate) wake_another: bool,
+    /// The item's queue latency in seconds, for the hooks (none with a tally or no metrics).
+    pub(crate) latency: Option<f64>,
+}
+
 /// How long a `done` item was processed, and the stopwatch reading its work ended at (with
 /// metrics on).
 #[derive(Clone, Copy, Debug)]
@@ -354,6 +363,16 @@ impl<K: Clone + Eq + Hash> State<K> {
             self.delayed.retain(|t| slots[t.slot as usize].seq == t.seq);
         }
         self.timer.is_none_or(|timer| ready_at < timer)
+    }
+
+    /// After [`pop`](Self::pop) handed an item to a `get` (or to a worker's `done` taking its
+    /// next item): what the taker does once the lock is released.
+    #[inline]
+    pub(crate) fn after_take(&mut self) -> AfterTake {
+        AfterTake {
+            wake_another: self.should_wake_another(),
+            latency: self.unreported_latency.take(),
+        }
     }
 
     /// Hand out the next ready item, if any, with its priority. `now` (Tokio's clock) is read

@@ -24,7 +24,7 @@ use tokio::time::{Instant, sleep_until};
 use super::metrics::QueueMetrics;
 use super::priority::Priority;
 use super::rate_limiter::{RateLimiter, default_controller_rate_limiter};
-use super::state::{Record, State, Worked, ready_time};
+use super::state::{AfterTake, Record, State, Worked, ready_time};
 use super::stopwatch::{Stamp, Stopwatch};
 
 /// A deduplicating, fair, prioritised workqueue with delays and rate limiting: client-go's
@@ -82,6 +82,19 @@ impl<K> Shared<K> {
     /// The stopwatch's reading now, if the queue has metrics (no clock read otherwise).
     fn stamp(&self) -> Option<Stamp> {
         self.stopwatch.as_ref().map(Stopwatch::now)
+    }
+
+    /// What the taker of an item does once the lock is released: the queue latency to the
+    /// hooks (only the depth and count hooks, whose order matters, run under the lock), and
+    /// another waiting `get` woken if items are left for it.
+    #[inline]
+    fn after_take(&self, after: AfterTake) {
+        if let (Some(m), Some(latency)) = (&self.metrics, after.latency) {
+            m.queue_latency(latency);
+        }
+        if after.wake_another {
+            self.ready.notify_one();
+        }
     }
 }
 
@@ -251,14 +264,13 @@ where
 
     /// [`get_with_priority`](Self::get_with_priority) for a worker that has just finished an
     /// item: `finished_at` is the reading its last item's work ended at, as
-    /// [`done_and_next`](Self::done_and_next) returned it. If an item is ready at once, that reading
-    /// serves as the time it was taken (for the queue and work duration metrics) instead of a
-    /// second one a few hundred nanoseconds later; an item the worker has to wait for reads
-    /// the stopwatch when it comes.
+    /// [`done_and_next`](Self::done_and_next) returned it. If an item is ready at once, that
+    /// reading serves as the time it was taken (for the queue and work duration metrics)
+    /// instead of a second one a few hundred nanoseconds later; an item the worker has to wait
+    /// for reads the stopwatch when it comes.
     pub(crate) async fn get_at(&self, finished_at: Option<Stamp>) -> Option<(K, Priority)> {
         let shared = &*self.shared;
         let mut finished_at = finished_at;
-        let metrics = shared.metrics.as_deref();
         let mut waiter = Waiter {
             shared,
             registered: false,
@@ -273,17 +285,9 @@ where
                 let mut state = shared.state.lock();
                 waiter.unregister(&mut state);
                 if let Some(item) = state.pop(Instant::now, stamp) {
-                    let wake = state.should_wake_another();
-                    let latency = state.unreported_latency.take();
+                    let after = state.after_take();
                     drop(state);
-                    // Hooks get the durations outside the lock; only the depth and count
-                    // hooks, whose order matters, run under it.
-                    if let (Some(m), Some(latency)) = (metrics, latency) {
-                        m.queue_latency(latency);
-                    }
-                    if wake {
-                        shared.ready.notify_one();
-                    }
+                    shared.after_take(after);
                     return Some(item);
                 }
                 if state.shutting_down {
@@ -354,11 +358,14 @@ where
             } else {
                 None
             };
-            let wake = match next {
-                // As `get_at` after taking an item: wake a waiting `get` if items are left
-                // for it (the one queued again by `done`, say).
-                Some(_) => state.should_wake_another(),
-                None => requeued && state.waiters > 0,
+            let (wake, latency) = match next {
+                // Taking an item decides by itself whether another `get` is woken (for the
+                // item queued again here, say).
+                Some(_) => {
+                    let after = state.after_take();
+                    (after.wake_another, after.latency)
+                }
+                None => (requeued && state.waiters > 0, None),
             };
             (
                 wake,
@@ -366,7 +373,7 @@ where
                 worked,
                 unreported,
                 next,
-                state.unreported_latency.take(),
+                latency,
             )
         };
         if let Some(m) = &shared.metrics {
@@ -468,13 +475,14 @@ where
     pub(crate) fn try_get_for_test(&self) -> Option<K> {
         let stamp = self.shared.stamp();
         let mut state = self.shared.state.lock();
-        let popped = state.pop(Instant::now, stamp);
-        let latency = state.unreported_latency.take();
+        let taken = state
+            .pop(Instant::now, stamp)
+            .map(|(item, _)| (item, state.after_take()));
         drop(state);
-        if let (Some(m), Some(latency)) = (&self.shared.metrics, latency) {
-            m.queue_latency(latency);
-        }
-        popped.map(|(item, _)| item)
+        taken.map(|(item, after)| {
+            self.shared.after_take(after);
+            item
+        })
     }
 
     /// Entries in the deadline heap, live or stale.

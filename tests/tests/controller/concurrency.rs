@@ -109,3 +109,63 @@ async fn no_object_is_reconciled_twice_at_once_while_it_changes_rapidly() {
         }
     }
 }
+
+/// More objects than a worker reconciles in one turn of Tokio's cooperative budget (128).
+const DRAIN: usize = 400;
+
+/// Workers running reconciles that never wait let the other tasks on their thread run while
+/// they drain the queue: on a one-thread runtime, a task woken by the first reconcile runs
+/// long before the last.
+#[tokio::test]
+async fn a_drain_of_reconciles_that_never_wait_lets_other_tasks_run() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for i in 0..DRAIN {
+        create_cm(&api, &format!("cm-{i:03}"), "v").await;
+    }
+    let reconciled = Arc::new(AtomicUsize::new(0));
+    let (first_tx, first_rx) = oneshot::channel::<()>();
+    let first_tx = Arc::new(Mutex::new(Some(first_tx)));
+    let reconciler = {
+        let reconciled = reconciled.clone();
+        reconciler_fn(move |_cm: Arc<ConfigMap>, _ctx: Context<ConfigMap>| {
+            let (reconciled, first_tx) = (reconciled.clone(), first_tx.clone());
+            // Nothing awaited: the reconcile is ready the first time it is polled.
+            async move {
+                reconciled.fetch_add(1, Ordering::SeqCst);
+                if let Some(tx) = first_tx.lock().take() {
+                    let _ = tx.send(());
+                }
+                Ok::<_, kube::Error>(Action::await_change())
+            }
+        })
+    };
+    // A task that wakes at the first reconcile and notes how many had run by the time it
+    // got its turn.
+    let observer = {
+        let reconciled = reconciled.clone();
+        tokio::spawn(async move {
+            first_rx.await.expect("a first reconcile");
+            reconciled.load(Ordering::SeqCst)
+        })
+    };
+    let running = Running::start(manager(client).add(Controller::new(reconciler)));
+    let seen = tokio::time::timeout(WAIT, observer)
+        .await
+        .expect("the observer runs")
+        .expect("the observer does not panic");
+    let drained = async {
+        while reconciled.load(Ordering::SeqCst) < DRAIN {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(WAIT, drained)
+        .await
+        .expect("every object is reconciled");
+    running.stop().await.unwrap();
+    assert!(
+        seen < DRAIN,
+        "the observer ran only after all {DRAIN} reconciles: the workers never yielded"
+    );
+}

@@ -333,15 +333,18 @@ where
                 // The item the last `done` handed over, if one was ready.
                 let mut next = None;
                 loop {
-                    // One unit of Tokio's cooperative budget per item: a reconcile that
-                    // never waits (all it needs is in the cache) and an item always ready
-                    // would otherwise keep this task running for the whole drain, and the
-                    // tasks sharing its thread (watches, probes, the leader's renewals) would
-                    // not run until the queue is empty. Once the budget is spent, the worker
-                    // yields, holding its next item for the moment it takes to come back.
-                    tokio::task::consume_budget().await;
                     let key = match next.take() {
-                        Some(key) => Some(key),
+                        // One unit of Tokio's cooperative budget per item, as `get_at`
+                        // spends: a reconcile that never waits (all it needs is in the cache)
+                        // with an item always ready would otherwise keep this task running
+                        // for the whole drain, and the tasks sharing its thread (watches,
+                        // probes, the leader's renewals) would not run until the queue is
+                        // empty. Once the budget is spent, the worker yields, holding its next
+                        // item for the moment it takes to come back.
+                        Some(key) => {
+                            tokio::task::consume_budget().await;
+                            Some(key)
+                        }
                         None => tokio::select! {
                             biased;
                             _ = shutdown.cancelled() => break,

@@ -244,6 +244,11 @@ where
     ///
     /// Cancel safe: dropping the future before it completes loses no item and no wakeup.
     ///
+    /// Like Tokio's channels, it takes part in Tokio's cooperative scheduling: each call spends
+    /// a unit of the task's budget, and once the budget is spent it yields before handing an
+    /// item out. So a worker loop whose processing never waits, over a queue that always has
+    /// an item ready, still lets the other tasks on its thread run.
+    ///
     /// # Panics
     ///
     /// If it has to wait for a delayed item outside a Tokio runtime with the time driver
@@ -269,6 +274,7 @@ where
     /// instead of a second one a few hundred nanoseconds later; an item the worker has to wait
     /// for reads the stopwatch when it comes.
     pub(crate) async fn get_at(&self, finished_at: Option<Stamp>) -> Option<(K, Priority)> {
+        tokio::task::consume_budget().await;
         let shared = &*self.shared;
         let mut finished_at = finished_at;
         let mut waiter = Waiter {
@@ -642,7 +648,7 @@ where
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use tokio::task::yield_now;
     use tokio::time::advance;
@@ -722,6 +728,32 @@ mod tests {
         assert_eq!(queue.len(), 1);
         assert_eq!(take(&queue).await, "a");
         assert_eq!(queue.try_get_for_test(), None);
+    }
+
+    /// On a one-thread runtime, a task spawned while a worker loop takes and finishes items
+    /// without ever waiting runs before the loop has emptied the queue.
+    #[tokio::test]
+    async fn a_worker_loop_that_never_waits_still_lets_other_tasks_run() {
+        const ITEMS: u32 = 1000;
+        let queue = WorkQueue::new("test");
+        for i in 0..ITEMS {
+            queue.add(i);
+        }
+        let ran = Arc::new(AtomicBool::new(false));
+        tokio::spawn({
+            let ran = ran.clone();
+            async move { ran.store(true, Ordering::SeqCst) }
+        });
+        let mut taken = 0;
+        while !ran.load(Ordering::SeqCst) && taken < ITEMS {
+            let item = queue.get().await.expect("items are queued");
+            queue.done(&item);
+            taken += 1;
+        }
+        assert!(
+            taken < ITEMS,
+            "the other task ran only after all {ITEMS} items: get never yielded"
+        );
     }
 
     #[tokio::test]

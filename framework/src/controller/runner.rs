@@ -340,10 +340,16 @@ where
                         // for the whole drain, and the tasks sharing its thread (watches,
                         // probes, the leader's renewals) would not run until the queue is
                         // empty. Once the budget is spent, the worker yields, holding its next
-                        // item for the moment it takes to come back.
-                        Some(key) => {
+                        // item for the moment it takes to come back; if the controller began
+                        // shutting down meanwhile, it hands the item back unreconciled and
+                        // stops, as it would have had it not taken the item yet.
+                        Some((key, priority)) => {
                             tokio::task::consume_budget().await;
-                            Some(key)
+                            if shutdown.is_cancelled() {
+                                queue.done(&key);
+                                break;
+                            }
+                            Some((key, priority))
                         }
                         None => tokio::select! {
                             biased;

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
@@ -150,7 +150,9 @@ async fn a_drain_of_reconciles_that_never_wait_lets_other_tasks_run() {
             reconciled.load(Ordering::SeqCst)
         })
     };
-    let running = Running::start(manager(client).add(Controller::new(reconciler)));
+    // One worker: several would each spend a budget before the observer's turn.
+    let controller = Controller::new(reconciler).max_concurrent_reconciles(1);
+    let running = Running::start(manager(client).add(controller));
     let seen = tokio::time::timeout(WAIT, observer)
         .await
         .expect("the observer runs")
@@ -167,5 +169,72 @@ async fn a_drain_of_reconciles_that_never_wait_lets_other_tasks_run() {
     assert!(
         seen < DRAIN,
         "the observer ran only after all {DRAIN} reconciles: the workers never yielded"
+    );
+}
+
+/// A worker that yields (its budget spent) while holding the item its last reconcile's end
+/// handed it starts no reconcile once the manager is shutting down.
+#[tokio::test]
+async fn no_reconcile_starts_after_shutdown_begins_during_a_workers_yield() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for i in 0..DRAIN {
+        create_cm(&api, &format!("cm-{i:03}"), "v").await;
+    }
+    let reconciled = Arc::new(AtomicUsize::new(0));
+    let stopping = Arc::new(AtomicBool::new(false));
+    let after_stop = Arc::new(AtomicUsize::new(0));
+    let (first_tx, first_rx) = oneshot::channel::<()>();
+    let first_tx = Arc::new(Mutex::new(Some(first_tx)));
+    let reconciler = {
+        let (reconciled, stopping, after_stop) =
+            (reconciled.clone(), stopping.clone(), after_stop.clone());
+        reconciler_fn(move |_cm: Arc<ConfigMap>, _ctx: Context<ConfigMap>| {
+            let (reconciled, stopping, after_stop, first_tx) = (
+                reconciled.clone(),
+                stopping.clone(),
+                after_stop.clone(),
+                first_tx.clone(),
+            );
+            async move {
+                if stopping.load(Ordering::SeqCst) {
+                    after_stop.fetch_add(1, Ordering::SeqCst);
+                }
+                reconciled.fetch_add(1, Ordering::SeqCst);
+                if let Some(tx) = first_tx.lock().take() {
+                    let _ = tx.send(());
+                }
+                Ok::<_, kube::Error>(Action::await_change())
+            }
+        })
+    };
+    // One worker: several would each spend a budget before the stopper's turn.
+    let manager = manager(client).add(Controller::new(reconciler).max_concurrent_reconciles(1));
+    let handle = manager.shutdown_handle();
+    // Woken by the first reconcile, it runs when the worker first yields, mid-drain.
+    let stopper = tokio::spawn({
+        let stopping = stopping.clone();
+        async move {
+            first_rx.await.expect("a first reconcile");
+            stopping.store(true, Ordering::SeqCst);
+            handle.shutdown();
+        }
+    });
+    let running = Running::start(manager);
+    tokio::time::timeout(WAIT, stopper)
+        .await
+        .expect("the shutdown is asked for")
+        .expect("the stopper does not panic");
+    running.stop().await.unwrap();
+    let reconciled = reconciled.load(Ordering::SeqCst);
+    assert!(
+        reconciled < DRAIN,
+        "the shutdown came after the drain ({reconciled} reconciles), so this tests nothing"
+    );
+    assert_eq!(
+        after_stop.load(Ordering::SeqCst),
+        0,
+        "a reconcile started after the shutdown began"
     );
 }

@@ -1,4 +1,5 @@
-//! One object is never reconciled by two workers at once, however fast it changes.
+//! One object is never reconciled by two workers at once, however fast it changes; and workers
+//! whose reconciles never wait still share their thread with other tasks.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use windlass::controller::{Action, Context, Controller, reconciler_fn};
+use windlass::manager::Manager;
 use windlass::testing::ApiServer;
 
 use super::support::{Recorder, Run, Running, WAIT, create_cm, manager, set_cm};
@@ -113,27 +115,39 @@ async fn no_object_is_reconciled_twice_at_once_while_it_changes_rapidly() {
 /// More objects than a worker reconciles in one turn of Tokio's cooperative budget (128).
 const DRAIN: usize = 400;
 
-/// Workers running reconciles that never wait let the other tasks on their thread run while
-/// they drain the queue: on a one-thread runtime, a task woken by the first reconcile runs
-/// long before the last.
-#[tokio::test]
-async fn a_drain_of_reconciles_that_never_wait_lets_other_tasks_run() {
+/// What the cooperative-budget tests read of a drain whose reconciles never wait.
+#[derive(Clone, Default)]
+struct NeverWaits {
+    reconciled: Arc<AtomicUsize>,
+    /// Set by a test as it begins the shutdown.
+    stopping: Arc<AtomicBool>,
+    /// Reconciles started after `stopping` was set.
+    after_stop: Arc<AtomicUsize>,
+}
+
+/// A manager (and the server it talks to) with `DRAIN` ConfigMaps to reconcile and one worker
+/// whose reconciles never wait, and a receiver that fires at the first reconcile. One worker:
+/// with several, each would spend a whole budget before another task's turn.
+async fn never_waiting_drain() -> (ApiServer, Manager, NeverWaits, oneshot::Receiver<()>) {
     let server = ApiServer::new();
     let client = server.client();
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     for i in 0..DRAIN {
         create_cm(&api, &format!("cm-{i:03}"), "v").await;
     }
-    let reconciled = Arc::new(AtomicUsize::new(0));
+    let seen = NeverWaits::default();
     let (first_tx, first_rx) = oneshot::channel::<()>();
     let first_tx = Arc::new(Mutex::new(Some(first_tx)));
     let reconciler = {
-        let reconciled = reconciled.clone();
+        let seen = seen.clone();
         reconciler_fn(move |_cm: Arc<ConfigMap>, _ctx: Context<ConfigMap>| {
-            let (reconciled, first_tx) = (reconciled.clone(), first_tx.clone());
+            let (seen, first_tx) = (seen.clone(), first_tx.clone());
             // Nothing awaited: the reconcile is ready the first time it is polled.
             async move {
-                reconciled.fetch_add(1, Ordering::SeqCst);
+                if seen.stopping.load(Ordering::SeqCst) {
+                    seen.after_stop.fetch_add(1, Ordering::SeqCst);
+                }
+                seen.reconciled.fetch_add(1, Ordering::SeqCst);
                 if let Some(tx) = first_tx.lock().take() {
                     let _ = tx.send(());
                 }
@@ -141,24 +155,31 @@ async fn a_drain_of_reconciles_that_never_wait_lets_other_tasks_run() {
             }
         })
     };
-    // A task that wakes at the first reconcile and notes how many had run by the time it
-    // got its turn.
+    let controller = Controller::new(reconciler).max_concurrent_reconciles(1);
+    (server, manager(client).add(controller), seen, first_rx)
+}
+
+/// A worker running reconciles that never wait lets the other tasks on its thread run while it
+/// drains the queue: on a one-thread runtime, a task woken by the first reconcile runs long
+/// before the last.
+#[tokio::test]
+async fn a_drain_of_reconciles_that_never_wait_lets_other_tasks_run() {
+    let (_server, manager, seen, first) = never_waiting_drain().await;
+    // Notes how many reconciles had run by the time it got its turn.
     let observer = {
-        let reconciled = reconciled.clone();
+        let reconciled = seen.reconciled.clone();
         tokio::spawn(async move {
-            first_rx.await.expect("a first reconcile");
+            first.await.expect("a first reconcile");
             reconciled.load(Ordering::SeqCst)
         })
     };
-    // One worker: several would each spend a budget before the observer's turn.
-    let controller = Controller::new(reconciler).max_concurrent_reconciles(1);
-    let running = Running::start(manager(client).add(controller));
-    let seen = tokio::time::timeout(WAIT, observer)
+    let running = Running::start(manager);
+    let at_turn = tokio::time::timeout(WAIT, observer)
         .await
         .expect("the observer runs")
         .expect("the observer does not panic");
     let drained = async {
-        while reconciled.load(Ordering::SeqCst) < DRAIN {
+        while seen.reconciled.load(Ordering::SeqCst) < DRAIN {
             tokio::task::yield_now().await;
         }
     };
@@ -167,8 +188,8 @@ async fn a_drain_of_reconciles_that_never_wait_lets_other_tasks_run() {
         .expect("every object is reconciled");
     running.stop().await.unwrap();
     assert!(
-        seen < DRAIN,
-        "the observer ran only after all {DRAIN} reconciles: the workers never yielded"
+        at_turn < DRAIN,
+        "the observer ran only after all {DRAIN} reconciles: the worker never yielded"
     );
 }
 
@@ -176,47 +197,13 @@ async fn a_drain_of_reconciles_that_never_wait_lets_other_tasks_run() {
 /// handed it starts no reconcile once the manager is shutting down.
 #[tokio::test]
 async fn no_reconcile_starts_after_shutdown_begins_during_a_workers_yield() {
-    let server = ApiServer::new();
-    let client = server.client();
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    for i in 0..DRAIN {
-        create_cm(&api, &format!("cm-{i:03}"), "v").await;
-    }
-    let reconciled = Arc::new(AtomicUsize::new(0));
-    let stopping = Arc::new(AtomicBool::new(false));
-    let after_stop = Arc::new(AtomicUsize::new(0));
-    let (first_tx, first_rx) = oneshot::channel::<()>();
-    let first_tx = Arc::new(Mutex::new(Some(first_tx)));
-    let reconciler = {
-        let (reconciled, stopping, after_stop) =
-            (reconciled.clone(), stopping.clone(), after_stop.clone());
-        reconciler_fn(move |_cm: Arc<ConfigMap>, _ctx: Context<ConfigMap>| {
-            let (reconciled, stopping, after_stop, first_tx) = (
-                reconciled.clone(),
-                stopping.clone(),
-                after_stop.clone(),
-                first_tx.clone(),
-            );
-            async move {
-                if stopping.load(Ordering::SeqCst) {
-                    after_stop.fetch_add(1, Ordering::SeqCst);
-                }
-                reconciled.fetch_add(1, Ordering::SeqCst);
-                if let Some(tx) = first_tx.lock().take() {
-                    let _ = tx.send(());
-                }
-                Ok::<_, kube::Error>(Action::await_change())
-            }
-        })
-    };
-    // One worker: several would each spend a budget before the stopper's turn.
-    let manager = manager(client).add(Controller::new(reconciler).max_concurrent_reconciles(1));
+    let (_server, manager, seen, first) = never_waiting_drain().await;
     let handle = manager.shutdown_handle();
     // Woken by the first reconcile, it runs when the worker first yields, mid-drain.
     let stopper = tokio::spawn({
-        let stopping = stopping.clone();
+        let stopping = seen.stopping.clone();
         async move {
-            first_rx.await.expect("a first reconcile");
+            first.await.expect("a first reconcile");
             stopping.store(true, Ordering::SeqCst);
             handle.shutdown();
         }
@@ -227,13 +214,13 @@ async fn no_reconcile_starts_after_shutdown_begins_during_a_workers_yield() {
         .expect("the shutdown is asked for")
         .expect("the stopper does not panic");
     running.stop().await.unwrap();
-    let reconciled = reconciled.load(Ordering::SeqCst);
+    let reconciled = seen.reconciled.load(Ordering::SeqCst);
     assert!(
         reconciled < DRAIN,
         "the shutdown came after the drain ({reconciled} reconciles), so this tests nothing"
     );
     assert_eq!(
-        after_stop.load(Ordering::SeqCst),
+        seen.after_stop.load(Ordering::SeqCst),
         0,
         "a reconcile started after the shutdown began"
     );

@@ -53,7 +53,8 @@ struct Worker<R: Reconciler> {
     primary: Arc<Informer<R::Object>>,
     timeout: Option<Duration>,
     metrics: Option<ControllerMetrics>,
-    /// The controller's shutdown: once cancelled, a worker takes no next item with its `done`.
+    /// The controller's shutdown: once cancelled, a worker takes no next item with its `done`,
+    /// and stops instead of waiting for one.
     shutdown: CancellationToken,
 }
 
@@ -179,9 +180,11 @@ impl<R: Reconciler> Worker<R> {
     }
 
     /// Whether the worker takes its next item as it marks one done: not once the controller
-    /// is shutting down, when a waiting worker stops too.
+    /// is shutting down, when a waiting worker stops too, and not once the task has spent its
+    /// share of Tokio's cooperative budget: the worker then goes through `get_at`, which
+    /// yields before taking anything.
     fn takes_next(&self) -> bool {
-        !self.shutdown.is_cancelled()
+        !self.shutdown.is_cancelled() && tokio::task::coop::has_budget_remaining()
     }
 
     /// Retries a failed reconcile after the object's next backoff step.
@@ -325,7 +328,6 @@ where
                 shutdown: shutdown.clone(),
             };
             let queue = queue.clone();
-            let shutdown = shutdown.clone();
             tasks.spawn(async move {
                 // When the worker's last item was done, if the queue measured it: the next
                 // item taken at once is taken at that instant (one clock read fewer).
@@ -339,21 +341,17 @@ where
                         // with an item always ready would otherwise keep this task running
                         // for the whole drain, and the tasks sharing its thread (watches,
                         // probes, the leader's renewals) would not run until the queue is
-                        // empty. Once the budget is spent, the worker yields, holding its next
-                        // item for the moment it takes to come back; if the controller began
-                        // shutting down meanwhile, it hands the item back unreconciled and
-                        // stops, as it would have had it not taken the item yet.
-                        Some((key, priority)) => {
+                        // empty. A next item is handed over only while budget remains
+                        // (`takes_next`), so this never yields: the yield comes in `get_at`,
+                        // with no item held, and a shutdown begun during it stops the worker
+                        // below.
+                        Some(key) => {
                             tokio::task::consume_budget().await;
-                            if shutdown.is_cancelled() {
-                                queue.done(&key);
-                                break;
-                            }
-                            Some((key, priority))
+                            Some(key)
                         }
                         None => tokio::select! {
                             biased;
-                            _ = shutdown.cancelled() => break,
+                            _ = worker.shutdown.cancelled() => break,
                             key = queue.get_at(finished_at.take()) => key,
                         },
                     };

@@ -193,8 +193,8 @@ async fn a_drain_of_reconciles_that_never_wait_lets_other_tasks_run() {
     );
 }
 
-/// A worker that yields (its budget spent) while holding the item its last reconcile's end
-/// handed it starts no reconcile once the manager is shutting down.
+/// A worker that yields (its budget spent) in the middle of a drain starts no reconcile once
+/// the manager began shutting down during the yield.
 #[tokio::test]
 async fn no_reconcile_starts_after_shutdown_begins_during_a_workers_yield() {
     let (_server, manager, seen, first) = never_waiting_drain().await;

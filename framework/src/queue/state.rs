@@ -129,9 +129,13 @@ struct Slot<K> {
     processing: bool,
     /// When it became dirty, for the queue latency metric.
     added_at: Option<Stamp>,
-    /// Its entry in `State::in_flight` while a worker has it and metrics are on; `NOT_IN_FLIGHT`
-    /// otherwise.
-    in_flight_at: u32,
+    /// When a worker took it (the stopwatch's reading), while one has it and metrics are on;
+    /// `IDLE` otherwise. Kept here, in the slot that taking and finishing the item write
+    /// anyway, rather than in a table of the items in flight: where workers on two threads
+    /// take turns at the queue's lock, such a table's lines moved between their cores on
+    /// every item, which cost a no-op reconcile about 2 % more (see the performance
+    /// chapter's metrics section).
+    started_at: Stamp,
 }
 
 /// What the taker of an item does once the queue's lock is released ([`State::after_take`]).
@@ -153,10 +157,7 @@ pub(crate) struct Worked {
     pub(crate) at: Stamp,
 }
 
-/// A slot's `in_flight_at` when it has no entry in `State::in_flight`.
-const NOT_IN_FLIGHT: u32 = u32::MAX;
-
-/// An entry of `State::in_flight` that no item holds.
+/// A slot's `started_at` when no worker has its item, or metrics are off.
 const IDLE: Stamp = Stamp::MAX;
 
 /// Stale tickets (or heap entries) are dropped once there are more than twice as many as live
@@ -184,13 +185,6 @@ pub(crate) struct State<K> {
     /// Slots whose `pending` is `Waiting`.
     waiting: usize,
     processing: usize,
-    /// When each item in flight was taken, kept only when metrics are on (for the unfinished
-    /// work series, measured at a scrape or by `update_unfinished_work`): entries are reused
-    /// through `in_flight_free`, so that finishing an item writes its own entry and slot only
-    /// (moving another item's entry would write that item's slot, a line another worker's
-    /// core may hold).
-    in_flight: Vec<Stamp>,
-    in_flight_free: Vec<u32>,
     record: Record,
     /// The work duration the last `done` measured (with metrics on) and the reading it ended
     /// at, for a controller to report as its reconcile time and to start its next item at
@@ -221,8 +215,6 @@ impl<K> Default for State<K> {
             delayed: DelayHeap::default(),
             waiting: 0,
             processing: 0,
-            in_flight: Vec::new(),
-            in_flight_free: Vec::new(),
             record: Record::Off,
             last_work: None,
             unreported_latency: None,
@@ -288,10 +280,15 @@ impl<K> State<K> {
     }
 
     /// The sum and the longest of the in-flight items' processing times at `now`, in seconds.
+    ///
+    /// It reads every slot, queued items' too, so it takes longer the more items the queue
+    /// holds: keeping the start times in the slots costs that, once per scrape, instead of
+    /// a table written on every item.
     pub(crate) fn unfinished_work(&self, now: Stamp) -> (f64, f64) {
         let mut total = 0.0;
         let mut longest = 0.0_f64;
-        for &started_at in self.in_flight.iter().filter(|&&s| s != IDLE) {
+        let started = self.slots.iter().map(|slot| slot.started_at);
+        for started_at in started.filter(|&s| s != IDLE) {
             let seconds = stopwatch::seconds(started_at, now);
             total += seconds;
             longest = longest.max(seconds);
@@ -404,20 +401,7 @@ impl<K: Clone + Eq + Hash> State<K> {
                 let nanos = now.saturating_sub(added_at);
                 self.unreported_latency = self.record.duration(nanos, Tally::queue_latency);
             }
-            entry.in_flight_at = match self.in_flight_free.pop() {
-                Some(at) => {
-                    self.in_flight[at as usize] = now;
-                    at
-                }
-                None => {
-                    let at = u32::try_from(self.in_flight.len())
-                        .expect("fewer than 2^32 items are in flight");
-                    self.in_flight.push(now);
-                    // Room to free every entry, so that `done` never allocates.
-                    self.in_flight_free.reserve(self.in_flight.len());
-                    at
-                }
-            };
+            entry.started_at = now;
         }
         entry.key.clone().map(|key| (key, entry.priority))
     }
@@ -440,10 +424,8 @@ impl<K: Clone + Eq + Hash> State<K> {
         }
         entry.processing = false;
         self.processing -= 1;
-        let in_flight_at = std::mem::replace(&mut entry.in_flight_at, NOT_IN_FLIGHT);
-        if in_flight_at != NOT_IN_FLIGHT {
-            let started_at = std::mem::replace(&mut self.in_flight[in_flight_at as usize], IDLE);
-            self.in_flight_free.push(in_flight_at);
+        let started_at = std::mem::replace(&mut entry.started_at, IDLE);
+        if started_at != IDLE {
             if let Some(at) = stamp.filter(|_| self.record.on()) {
                 let nanos = at.saturating_sub(started_at);
                 self.unreported_work = self.record.duration(nanos, Tally::work_duration);
@@ -521,7 +503,7 @@ impl<K: Clone + Eq + Hash> State<K> {
                             pending: Pending::Clean,
                             processing: false,
                             added_at: None,
-                            in_flight_at: NOT_IN_FLIGHT,
+                            started_at: IDLE,
                         });
                         // Room on the free list for every slot, taken now while items are
                         // added, so that `done` never grows it: growing it there, in the middle
@@ -705,26 +687,24 @@ mod tests {
         for i in 0..100 {
             state.add(i, Priority::NORMAL, Some(i));
         }
-        // A hundred items in flight at once, then all done, then again: the second round
-        // reuses the entries the first freed.
+        let capacity = state.free.capacity();
+        // A hundred items in flight at once, then all done, then again.
         for round in 0..2 {
             let taken: Vec<_> = std::iter::from_fn(|| state.pop(now, Some(1000)))
                 .map(|(key, _)| key)
                 .collect();
             assert_eq!(taken.len(), 100);
-            let (entries, free) = (state.in_flight.capacity(), state.in_flight_free.capacity());
+            // Each taken at 1000 ns, so 2000 ns in flight at 3000.
+            let (total, longest) = state.unfinished_work(3000);
+            assert!((total - 100.0 * 2e-6).abs() < 1e-15, "{total}");
+            assert_eq!(longest, 2e-6);
             for key in taken {
                 assert!(!state.done(&key, Some(2000)));
                 state.add(key, Priority::NORMAL, Some(2000));
             }
             assert_eq!(
-                state.in_flight.len(),
-                100,
-                "round {round}: entries are reused"
-            );
-            assert_eq!(
-                (state.in_flight.capacity(), state.in_flight_free.capacity()),
-                (entries, free),
+                state.free.capacity(),
+                capacity,
                 "round {round}: done grew nothing"
             );
             assert_eq!(state.unfinished_work(3000), (0.0, 0.0));

@@ -425,12 +425,12 @@ impl<K: Clone + Eq + Hash> State<K> {
         entry.processing = false;
         self.processing -= 1;
         let started_at = std::mem::replace(&mut entry.started_at, IDLE);
-        if started_at != IDLE {
-            if let Some(at) = stamp.filter(|_| self.record.on()) {
-                let nanos = at.saturating_sub(started_at);
-                self.unreported_work = self.record.duration(nanos, Tally::work_duration);
-                self.last_work = Some(Worked { nanos, at });
-            }
+        if started_at != IDLE
+            && let Some(at) = stamp.filter(|_| self.record.on())
+        {
+            let nanos = at.saturating_sub(started_at);
+            self.unreported_work = self.record.duration(nanos, Tally::work_duration);
+            self.last_work = Some(Worked { nanos, at });
         }
         let entry = &mut slots[slot as usize];
         match entry.pending {

@@ -467,9 +467,11 @@ where
     /// is) reports them at each scrape by itself. A queue with [`QueueMetrics`] of your own
     /// needs this called periodically: client-go's queues do it every 500 ms.
     ///
-    /// It reads every item the queue holds under its lock, queued ones too (an item's start
-    /// is kept with the item, so that taking and finishing it touch nothing else), so on a
-    /// queue of hundreds of thousands of items call it seconds apart rather than every 500 ms.
+    /// An item's start is kept with the item, so that taking and finishing it touch nothing
+    /// else; this reads the queue's items under its lock until it has found those in flight,
+    /// at worst every item, queued ones too: about 3 µs per thousand items up to 100 000,
+    /// 8 ms for a million (measured on the book's performance chapter's machine). On a queue
+    /// of hundreds of thousands of items, call it seconds apart rather than every 500 ms.
     pub fn update_unfinished_work(&self) {
         let (Some(metrics), Some(now)) = (&self.shared.metrics, self.shared.stamp()) else {
             return;
